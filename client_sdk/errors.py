@@ -61,6 +61,20 @@ class ChainUnavailable(ProvenetError, ConnectionError):
         super().__init__(message)
 
 
+class JsonRpcError(ProvenetError):
+    """The endpoint answered a JSON-RPC request with an error object."""
+
+    def __init__(self, method: str, code: int | None, message: str, data: Any = None) -> None:
+        self.method = method
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+        text = f"{method} failed with JSON-RPC error {code}: {message}"
+        if data is not None:
+            text += f" (data: {data})"
+        super().__init__(text)
+
+
 class TransactionFailed(ProvenetError):
     """A transaction was mined but reverted, and no reason could be decoded."""
 

@@ -35,8 +35,10 @@ and the shell recomputes its weights hash with::
       | paste -sd, | sed 's/^/[/; s/$/]/' | tr -d '\\n' | sha256sum
 
 which prints ``df426072fe582d618012586726dc917491d6319d798c0e77d02eedd0a2874ab8`` for this example
-(the recipe is valid for paths without quotes, backslashes or newlines). Shards are hashed in parallel threads;
-``hashlib`` releases the GIL while it digests large buffers, so the speed-up is real.
+(the recipe is valid for paths without quotes, backslashes or newlines).
+
+Shards are hashed in parallel threads; ``hashlib`` releases the GIL while it digests large
+buffers, so the speed-up is real.
 """
 
 from __future__ import annotations
