@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ILicenseRegistry} from "./interfaces/ILicenseRegistry.sol";
+import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
+
+/// @title LicenseRegistry
+/// @notice Model licences as ERC-721 tokens. Owners issue directly or sign EIP-712 offers that licensees
+/// redeem; licences are renewed, suspended, reinstated and revoked; holders with REDISTRIBUTE sublicense.
+/// @dev Revocation cascades without a loop: validity walks up the (bounded) chain of parents at check time.
+/// Authority over a licence: the model's current owner, and for a sublicence also the parent's holder.
+contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
+    /*//////////////////////////////////////////////////////////////
+                                CONSTANTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Run the model for inference.
+    uint8 public constant SCOPE_INFERENCE = 1;
+    /// @dev Fine-tune it, or register models derived from it.
+    uint8 public constant SCOPE_DERIVATIVE = 2;
+    /// @dev Redistribute it, which includes sublicensing.
+    uint8 public constant SCOPE_REDISTRIBUTE = 4;
+    /// @dev Use it commercially.
+    uint8 public constant SCOPE_COMMERCIAL = 8;
+    /// @dev Every defined scope bit.
+    uint8 public constant SCOPE_ALL = 15;
+    /// @dev Longest chain of sublicences below a root licence; bounds every validity walk.
+    uint8 public constant MAX_DEPTH = 4;
+
+    /// @dev EIP-712 type of a licence offer.
+    bytes32 public constant OFFER_TYPEHASH = keccak256(
+        "LicenseOffer(bytes32 model,address licensee,uint8 scope,uint64 expiry,bool transferable,"
+        "bytes32 legalHash,string legalURI,uint256 price,uint256 nonce,uint256 deadline)"
+    );
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev The model registry that says who owns each model.
+    IModelRegistry private immutable _models;
+    /// @dev Licence records by id.
+    mapping(uint256 licenseId => License) private _licenses;
+    /// @dev The licence each holder uses for each model: the one most recently issued to or received by it.
+    mapping(bytes32 model => mapping(address holder => uint256 licenseId)) private _held;
+    /// @dev Offer nonces redeemed or cancelled, per signer (unordered, so offers are independent).
+    mapping(address signer => mapping(uint256 nonce => bool used)) private _usedNonces;
+    /// @dev Offer proceeds waiting to be withdrawn.
+    mapping(address account => uint256 amount) private _proceeds;
+    /// @dev Last issued licence id.
+    uint256 private _lastId;
+
+    /// @param models_ The model registry; it must point back at this contract.
+    constructor(address models_) ERC721("provenet licence", "PVL") EIP712("provenet LicenseRegistry", "1") {
+        if (IModelRegistry(models_).licenseRegistry() != address(this)) revert LicenseRegistryMisconfigured(models_);
+        _models = IModelRegistry(models_);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 ISSUING
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc ILicenseRegistry
+    function issueLicense(address to, LicenseTerms calldata terms) external returns (uint256) {
+        _checkScopeAndExpiry(terms.scope, terms.expiry);
+        uint8 depth;
+        if (terms.parentId == 0) {
+            _requireModelOwner(terms.model, msg.sender);
+        } else {
+            depth = _checkSublicense(terms, msg.sender);
+        }
+        License memory license = _newLicense(terms.model, terms.scope, terms.expiry, terms.transferable, depth);
+        license.parentId = uint64(terms.parentId);
+        return _issue(to, msg.sender, license, terms.legalHash, terms.legalURI);
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function redeemOffer(LicenseOffer calldata offer, bytes calldata signature) external payable returns (uint256) {
+        if (block.timestamp > offer.deadline) revert LicenseRegistryOfferExpired(offer.deadline);
+        if (offer.licensee != address(0) && offer.licensee != msg.sender) {
+            revert LicenseRegistryOfferNotForSender(offer.licensee, msg.sender);
+        }
+        if (msg.value != offer.price) revert LicenseRegistryWrongPayment(offer.price, msg.value);
+        _checkScopeAndExpiry(offer.scope, offer.expiry);
+        address owner = _models.modelOwner(offer.model);
+        if (owner == address(0)) revert LicenseRegistryUnknownModel(offer.model);
+        if (_usedNonces[owner][offer.nonce]) revert LicenseRegistryOfferUsed(owner, offer.nonce);
+        bytes32 digest = _hashTypedDataV4(_offerStructHash(offer));
+        if (!SignatureChecker.isValidSignatureNow(owner, digest, signature)) {
+            revert LicenseRegistryInvalidOfferSigner(_recoverOrZero(digest, signature), owner);
+        }
+        _usedNonces[owner][offer.nonce] = true;
+        _proceeds[owner] += msg.value;
+        License memory license = _newLicense(offer.model, offer.scope, offer.expiry, offer.transferable, 0);
+        uint256 licenseId = _issue(msg.sender, owner, license, offer.legalHash, offer.legalURI);
+        emit OfferRedeemed(licenseId, owner, offer.nonce, offer.price);
+        return licenseId;
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function cancelOffer(uint256 nonce) external {
+        if (_usedNonces[msg.sender][nonce]) revert LicenseRegistryOfferUsed(msg.sender, nonce);
+        _usedNonces[msg.sender][nonce] = true;
+        emit OfferCancelled(msg.sender, nonce);
+    }
+
+    /// @dev An active root-level record issued now; callers set parentId for sublicences.
+    function _newLicense(bytes32 model, uint8 scope, uint64 expiry, bool transferable, uint8 depth)
+        private
+        view
+        returns (License memory)
+    {
+        return License({
+            model: model,
+            expiry: expiry,
+            issuedAt: uint64(block.timestamp),
+            parentId: 0,
+            scope: scope,
+            state: LicenseState.Active,
+            depth: depth,
+            transferable: transferable
+        });
+    }
+
+    /// @dev Store the record, then mint (the mint hook indexes it for the holder).
+    function _issue(address to, address issuer, License memory license, bytes32 legalHash, string calldata legalURI)
+        private
+        returns (uint256 licenseId)
+    {
+        // Ids are a counter from 1; 2^256 issuances cannot happen.
+        unchecked {
+            licenseId = ++_lastId;
+        }
+        _licenses[licenseId] = license;
+        emit LicenseIssued(
+            licenseId,
+            license.model,
+            to,
+            issuer,
+            license.scope,
+            license.expiry,
+            license.transferable,
+            license.parentId,
+            legalHash,
+            legalURI
+        );
+        _safeMint(to, licenseId);
+    }
+
+    /// @dev A sublicence: caller holds a valid parent with REDISTRIBUTE, and asks for no more than it.
+    function _checkSublicense(LicenseTerms calldata terms, address caller) private view returns (uint8 depth) {
+        uint256 parentId = terms.parentId;
+        License memory parent = _licenses[parentId];
+        if (parent.model == bytes32(0)) revert LicenseRegistryUnknownLicense(parentId);
+        if (_ownerOf(parentId) != caller) revert LicenseRegistryNotParentHolder(parentId, caller);
+        if (parent.model != terms.model) revert LicenseRegistryModelMismatch(terms.model, parent.model);
+        LicenseReason reason = _evaluate(parentId, 0);
+        if (reason != LicenseReason.None) revert LicenseRegistryParentInvalid(parentId, reason);
+        if (parent.scope & SCOPE_REDISTRIBUTE == 0) revert LicenseRegistryParentNotRedistributable(parentId);
+        if (terms.scope & parent.scope != terms.scope) {
+            revert LicenseRegistryScopeExceedsParent(terms.scope, parent.scope);
+        }
+        if (parent.expiry != 0 && (terms.expiry == 0 || terms.expiry > parent.expiry)) {
+            revert LicenseRegistryExpiryExceedsParent(terms.expiry, parent.expiry);
+        }
+        if (parent.depth >= MAX_DEPTH) revert LicenseRegistryTooDeep(parent.depth);
+        // depth < MAX_DEPTH (4), so +1 cannot overflow a uint8.
+        unchecked {
+            depth = parent.depth + 1;
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               LIFE CYCLE
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc ILicenseRegistry
+    function renewLicense(uint256 licenseId, uint64 newExpiry) external {
+        License storage license = _requireAuthority(licenseId, msg.sender);
+        if (license.state == LicenseState.Revoked) revert LicenseRegistryLicenseRevoked(licenseId);
+        uint64 oldExpiry = license.expiry;
+        // Perpetual licences cannot be extended; a new expiry must be later than the old one and in the future.
+        if (oldExpiry == 0 || newExpiry != 0 && (newExpiry <= oldExpiry || newExpiry <= block.timestamp)) {
+            revert LicenseRegistryInvalidExpiry(newExpiry);
+        }
+        uint256 parentId = license.parentId;
+        if (parentId != 0) {
+            uint64 parentExpiry = _licenses[parentId].expiry;
+            if (parentExpiry != 0 && (newExpiry == 0 || newExpiry > parentExpiry)) {
+                revert LicenseRegistryExpiryExceedsParent(newExpiry, parentExpiry);
+            }
+        }
+        license.expiry = newExpiry;
+        emit LicenseRenewed(licenseId, oldExpiry, newExpiry, msg.sender);
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function suspendLicense(uint256 licenseId, bytes32 reasonHash) external {
+        License storage license = _requireAuthority(licenseId, msg.sender);
+        if (license.state != LicenseState.Active) revert LicenseRegistryWrongState(licenseId, license.state);
+        license.state = LicenseState.Suspended;
+        emit LicenseSuspended(licenseId, msg.sender, reasonHash);
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function reinstateLicense(uint256 licenseId) external {
+        License storage license = _requireAuthority(licenseId, msg.sender);
+        if (license.state != LicenseState.Suspended) revert LicenseRegistryWrongState(licenseId, license.state);
+        license.state = LicenseState.Active;
+        emit LicenseReinstated(licenseId, msg.sender);
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function revokeLicense(uint256 licenseId, bytes32 reasonHash) external {
+        License storage license = _requireAuthority(licenseId, msg.sender);
+        if (license.state == LicenseState.Revoked) revert LicenseRegistryLicenseRevoked(licenseId);
+        license.state = LicenseState.Revoked;
+        emit LicenseRevoked(licenseId, msg.sender, reasonHash);
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function withdrawProceeds() external {
+        uint256 amount = _proceeds[msg.sender];
+        if (amount == 0) revert LicenseRegistryNothingToWithdraw(msg.sender);
+        _proceeds[msg.sender] = 0;
+        emit ProceedsWithdrawn(msg.sender, amount);
+        (bool ok,) = payable(msg.sender).call{value: amount}("");
+        if (!ok) revert LicenseRegistryWithdrawFailed(msg.sender, amount);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 CHECKS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc ILicenseRegistry
+    function checkLicense(bytes32 model, address account, uint8 scope)
+        external
+        view
+        returns (bool valid, LicenseReason reason, uint256 licenseId)
+    {
+        if (account != address(0) && _models.modelOwner(model) == account) return (true, LicenseReason.None, 0);
+        licenseId = _held[model][account];
+        if (licenseId == 0) return (false, LicenseReason.NotLicensed, 0);
+        reason = _evaluate(licenseId, scope);
+        valid = reason == LicenseReason.None;
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function checkLicenseById(uint256 licenseId, address account, uint8 scope)
+        external
+        view
+        returns (bool valid, LicenseReason reason)
+    {
+        if (_ownerOf(licenseId) != account || account == address(0)) return (false, LicenseReason.NotLicensed);
+        reason = _evaluate(licenseId, scope);
+        valid = reason == LicenseReason.None;
+    }
+
+    /// @dev Why licence `licenseId` does not grant `scope` now (None when it does). Walks up the parents.
+    function _evaluate(uint256 licenseId, uint8 scope) private view returns (LicenseReason) {
+        License memory license = _licenses[licenseId];
+        if (license.state == LicenseState.Revoked) return LicenseReason.Revoked;
+        if (license.state == LicenseState.Suspended) return LicenseReason.Suspended;
+        if (license.expiry != 0 && block.timestamp >= license.expiry) return LicenseReason.Expired;
+        if (license.scope & scope != scope) return LicenseReason.ScopeNotGranted;
+        // Bounded by MAX_DEPTH: each sublicence is one level below its parent.
+        uint256 parentId = license.parentId;
+        while (parentId != 0) {
+            License memory parent = _licenses[parentId];
+            if (
+                parent.state != LicenseState.Active
+                    || (parent.expiry != 0 && block.timestamp >= parent.expiry)
+            ) return LicenseReason.ParentInvalid;
+            parentId = parent.parentId;
+        }
+        return LicenseReason.None;
+    }
+
+    /// @dev Scope is non-empty within the defined bits; expiry is 0 (perpetual) or in the future.
+    function _checkScopeAndExpiry(uint8 scope, uint64 expiry) private view {
+        if (scope == 0 || scope & SCOPE_ALL != scope) revert LicenseRegistryInvalidScope(scope);
+        if (expiry != 0 && expiry <= block.timestamp) revert LicenseRegistryInvalidExpiry(expiry);
+    }
+
+    /// @dev Reverts unless `account` owns the registered `model`.
+    function _requireModelOwner(bytes32 model, address account) private view {
+        address owner = _models.modelOwner(model);
+        if (owner == address(0)) revert LicenseRegistryUnknownModel(model);
+        if (owner != account) revert LicenseRegistryNotModelOwner(model, account);
+    }
+
+    /// @dev The licence, if `account` is its model's owner or (for a sublicence) its parent's holder.
+    function _requireAuthority(uint256 licenseId, address account) private view returns (License storage license) {
+        license = _licenses[licenseId];
+        if (license.model == bytes32(0)) revert LicenseRegistryUnknownLicense(licenseId);
+        if (_models.modelOwner(license.model) == account) return license;
+        if (license.parentId != 0 && _ownerOf(license.parentId) == account) return license;
+        revert LicenseRegistryNotAuthorized(licenseId, account);
+    }
+
+    /// @dev ERC-721 hook: enforce non-transferability, keep the holder index current.
+    function _update(address to, uint256 tokenId, address auth) internal override returns (address from) {
+        License storage license = _licenses[tokenId];
+        from = _ownerOf(tokenId);
+        if (from != address(0)) {
+            if (!license.transferable) revert LicenseRegistryNotTransferable(tokenId);
+            if (license.state == LicenseState.Revoked) revert LicenseRegistryLicenseRevoked(tokenId);
+        }
+        from = super._update(to, tokenId, auth);
+        bytes32 model = license.model;
+        if (from != address(0) && _held[model][from] == tokenId) delete _held[model][from];
+        if (to != address(0)) _held[model][to] = tokenId;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc ILicenseRegistry
+    function licenseOf(uint256 licenseId) external view returns (License memory license) {
+        license = _licenses[licenseId];
+        if (license.model == bytes32(0)) revert LicenseRegistryUnknownLicense(licenseId);
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function heldLicense(bytes32 model, address account) external view returns (uint256) {
+        return _held[model][account];
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function offerNonceUsed(address signer, uint256 nonce) external view returns (bool) {
+        return _usedNonces[signer][nonce];
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function hashOffer(LicenseOffer calldata offer) external view returns (bytes32) {
+        return _hashTypedDataV4(_offerStructHash(offer));
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function proceedsOf(address account) external view returns (uint256) {
+        return _proceeds[account];
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function totalIssued() external view returns (uint256) {
+        return _lastId;
+    }
+
+    /// @notice The model registry this licence registry trusts for ownership.
+    function modelRegistry() external view returns (address) {
+        return address(_models);
+    }
+
+    /// @dev EIP-712 struct hash of an offer.
+    function _offerStructHash(LicenseOffer calldata offer) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                OFFER_TYPEHASH,
+                offer.model,
+                offer.licensee,
+                offer.scope,
+                offer.expiry,
+                offer.transferable,
+                offer.legalHash,
+                keccak256(bytes(offer.legalURI)),
+                offer.price,
+                offer.nonce,
+                offer.deadline
+            )
+        );
+    }
+
+    /// @dev Who signed, for the error message; 0 when the signature does not parse.
+    function _recoverOrZero(bytes32 digest, bytes calldata signature) private pure returns (address signer) {
+        (signer,,) = ECDSA.tryRecover(digest, signature);
+    }
+}
