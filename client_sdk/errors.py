@@ -78,9 +78,7 @@ class JsonRpcError(ProvenetError):
 class TransactionFailed(ProvenetError):
     """A transaction was mined but reverted, and no reason could be decoded."""
 
-    def __init__(
-        self, tx_hash: bytes | str, receipt: Mapping[str, Any] | None = None, detail: str = ""
-    ) -> None:
+    def __init__(self, tx_hash: bytes | str, receipt: Mapping[str, Any] | None = None, detail: str = "") -> None:
         self.tx_hash = _hex(tx_hash)
         self.receipt = receipt
         block = receipt.get("blockNumber") if receipt else None
@@ -362,4 +360,26 @@ class ParentLicenseInvalid(LicenseRefused):
             f"sublicence #{license_id} depends on licence #{parent_id}, which is no longer valid"
             " (expired, suspended or revoked). Ask whoever granted the sublicence to restore the"
             " parent, or obtain a licence directly from the model owner."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# the local devnet
+# ---------------------------------------------------------------------------------------------
+
+
+class DevnetError(ProvenetError, RuntimeError):
+    """The local devnet (Anvil or Ganache) could not be started, found or stopped."""
+
+
+class ToolNotFound(DevnetError, FileNotFoundError):
+    """A chain tool (anvil, ganache) is not installed where provenet looks for it."""
+
+    def __init__(self, tool: str, env_var: str, searched: list[str]) -> None:
+        self.tool = tool
+        self.env_var = env_var
+        self.searched = searched
+        super().__init__(
+            f"cannot find {tool}; looked in {', '.join(searched)} and on PATH. Install the pinned tools"
+            f" with `npm ci --prefix devnet`, or set {env_var} to the executable."
         )
