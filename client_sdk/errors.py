@@ -139,8 +139,17 @@ class ContractRevert(ProvenetError):
         self.tx_hash = _hex(tx_hash) if tx_hash is not None else None
         if hint is not None:
             self.hint = hint
-        message = self._compose()
-        super().__init__(message)
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        rendered = ", ".join(f"{k}={_render_arg(v)}" for k, v in self.args_by_name.items())
+        where = f"{self.contract}." if self.contract else ""
+        message = f"{where}{self.error_name}({rendered})"
+        if self.tx_hash:
+            message += f" in transaction {self.tx_hash}"
+        if self.hint:
+            message += f". {self.hint}"
+        return message
 
     # ``args`` is BaseException's tuple of constructor arguments; for a contract error callers
     # want the decoded arguments under that name, as in ape and the generated wrappers.
