@@ -45,10 +45,14 @@ Partitioning = Literal["iid", "dirichlet"]
 NUM_CLASSES = 10
 IMAGE_SHAPE = (1, 8, 8)
 TEST_FRACTION = 0.2
+# The coordinator keeps a small clean set of its own for the watermark fine-tune, so that the
+# held-out test split stays untouched by any training.
+COORDINATOR_FRACTION = 0.1
 LOCAL_VALIDATION_FRACTION = 0.2
 # Dirichlet draws can leave a partner with almost nothing; below this we redraw.
 MIN_PARTNER_EXAMPLES = 20
 MAX_DIRICHLET_ATTEMPTS = 1000
+MAX_GRAD_NORM = 2.0
 # The single safetensors metadata key: one key keeps the header bytes independent of map ordering.
 TRAINING_ORDER_METADATA_KEY = "provenet.training_order"
 
@@ -137,12 +141,17 @@ def _load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _train_test_indices(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _split_indices(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (partner pool, coordinator set, test set) indices, stratified by label."""
     indices = np.arange(len(labels))
-    train_idx, test_idx = train_test_split(
-        indices, test_size=TEST_FRACTION, random_state=seed, stratify=labels
+    rest_idx, test_idx = train_test_split(indices, test_size=TEST_FRACTION, random_state=seed, stratify=labels)
+    pool_idx, coordinator_idx = train_test_split(
+        rest_idx,
+        test_size=COORDINATOR_FRACTION / (1 - TEST_FRACTION),
+        random_state=seed,
+        stratify=labels[rest_idx],
     )
-    return np.sort(train_idx), np.sort(test_idx)
+    return np.sort(pool_idx), np.sort(coordinator_idx), np.sort(test_idx)
 
 
 def _iid_shards(indices: np.ndarray, num_partners: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -189,14 +198,15 @@ def partition_indices(
     Returns
     -------
     list[numpy.ndarray]
-        Disjoint sorted indices into ``load_digits()``, one array per partner, none from the test split.
+        Disjoint sorted indices into ``load_digits()``, one array per partner, none from the test split
+        or the coordinator's set.
     """
     if num_partners < 1:
         raise PartitionError(f"num_partners must be at least 1, got {num_partners}.")
     if partitioning == "dirichlet" and not alpha > 0:
         raise PartitionError(f"Dirichlet alpha must be positive, got {alpha}.")
     _, labels = _load_digits_arrays()
-    train_idx, _ = _train_test_indices(labels, seed)
+    train_idx, _, _ = _split_indices(labels, seed)
     rng = np.random.default_rng(seed)
     if partitioning == "iid":
         return _iid_shards(train_idx, num_partners, rng)
@@ -252,10 +262,17 @@ def load_partition(
 
 
 def load_test_set(seed: int = 0) -> TensorDataset:
-    """Return the held-out test split (never given to any partner) for a split ``seed``."""
+    """Return the held-out test split (never trained on by anyone) for a split ``seed``."""
     images, labels = _load_digits_arrays()
-    _, test_idx = _train_test_indices(labels, seed)
+    _, _, test_idx = _split_indices(labels, seed)
     return _dataset(images[test_idx], labels[test_idx])
+
+
+def load_coordinator_set(seed: int = 0) -> TensorDataset:
+    """Return the coordinator's own clean examples (used to keep accuracy while watermarking)."""
+    images, labels = _load_digits_arrays()
+    _, coordinator_idx, _ = _split_indices(labels, seed)
+    return _dataset(images[coordinator_idx], labels[coordinator_idx])
 
 
 def make_loader(dataset: TensorDataset, batch_size: int = 32, seed: int | None = 0) -> DataLoader:
@@ -296,6 +313,9 @@ def train(model: nn.Module, loader: DataLoader, epochs: int = 1, lr: float = 0.0
             logits = model(images)
             loss = criterion(logits, labels)
             loss.backward()
+            # Fresh optimiser state meets a global model moved by other partners (or the watermark
+            # step) every round; bounded steps keep the first updates from throwing it off a cliff.
+            nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
             optimizer.step()
             total_loss += float(loss.item()) * len(labels)
             correct += int((logits.argmax(dim=1) == labels).sum().item())
@@ -398,9 +418,6 @@ def load_safetensors_as_arrayrecord(path: str | Path, training_order: Sequence[s
         names_in_file = set(handle.keys())
         if set(training_order) != names_in_file:
             raise WeightsFormatError(
-                f"{path} holds tensors {sorted(names_in_file)} but the training order names "
-                f"{sorted(training_order)}."
+                f"{path} holds tensors {sorted(names_in_file)} but the training order names {sorted(training_order)}."
             )
-        return ArrayRecord(
-            {name: Array(np.ascontiguousarray(handle.get_tensor(name))) for name in training_order}
-        )
+        return ArrayRecord({name: Array(np.ascontiguousarray(handle.get_tensor(name))) for name in training_order})

@@ -7,7 +7,7 @@ later proves ownership by showing that a suspect model labels the triggers far a
 Usage::
 
     trigger_set = generate_trigger_set(seed=1234, size=100)
-    embed(model, trigger_set, steps=100, lr=0.05, clean_data=load_test_set(0))
+    embed(model, trigger_set, steps=100, lr=0.05, clean_data=load_coordinator_set(0))
     accuracy, p_value = verify(model, trigger_set)            # or verify("model.safetensors", ...)
     digest = watermark_digest(trigger_set, WatermarkParams())  # 32 bytes, committed on chain
     save_trigger_set(trigger_set, "secret/trigger")            # trigger.safetensors + trigger.json
@@ -72,8 +72,7 @@ class TriggerSet:
             )
         if self.labels.dtype != np.int64 or self.labels.shape != (self.inputs.shape[0],):
             raise TriggerSetError(
-                f"Trigger labels must be int64 ({self.inputs.shape[0]},); "
-                f"got {self.labels.dtype} {self.labels.shape}."
+                f"Trigger labels must be int64 ({self.inputs.shape[0]},); got {self.labels.dtype} {self.labels.shape}."
             )
 
     def __len__(self) -> int:
@@ -297,9 +296,7 @@ def load_trigger_set(path: str | Path) -> TriggerSet:
         raise TriggerSetError(f"Trigger set sidecar {json_path} not found; expected it next to the tensors.")
     sidecar = json.loads(json_path.read_text(encoding="utf-8"))
     if sidecar.get("format") != TRIGGER_FORMAT_VERSION:
-        raise TriggerSetError(
-            f"{json_path} has format {sidecar.get('format')!r}, expected {TRIGGER_FORMAT_VERSION!r}."
-        )
+        raise TriggerSetError(f"{json_path} has format {sidecar.get('format')!r}, expected {TRIGGER_FORMAT_VERSION!r}.")
     tensor_path = json_path.parent / sidecar["tensors_file"]
     actual = hashlib.sha256(tensor_path.read_bytes()).hexdigest()
     if actual != sidecar["tensors_sha256"]:
