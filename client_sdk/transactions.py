@@ -25,11 +25,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import requests
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexStr
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -166,7 +167,7 @@ def decode_revert(data: bytes | None, error_decoder: ErrorDecoder | None = None)
 class NonceManager:
     """The next nonce of one sender on one endpoint; hold ``lock`` while using it."""
 
-    address: str
+    address: ChecksumAddress
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_nonce: int | None = None
 
@@ -335,7 +336,7 @@ class TransactionSender:
         interval = self.poll_interval
         while True:
             try:
-                return self.w3.eth.get_transaction_receipt(tx_hash)
+                return self.w3.eth.get_transaction_receipt(cast(HexStr, _as_hex(tx_hash)))
             except TransactionNotFound:
                 pass
             except Exception as error:
@@ -484,3 +485,7 @@ def _code(error: Web3RPCError) -> int | None:
         code = response["error"].get("code")
         return int(code) if isinstance(code, int) else None
     return None
+
+
+def _as_hex(value: bytes | str) -> str:
+    return value if isinstance(value, str) else HexBytes(value).to_0x_hex()
