@@ -61,15 +61,6 @@ class FederationLogAlreadyMember(GeneratedRevert):
     hint = 'The address is a member or invited already'
 
 
-class FederationLogAttestationExpired(GeneratedRevert):
-    """``FederationLogAttestationExpired(address,uint64)``: The attestation's deadline has passed."""
-
-    contract_name = "FederationLog"
-    error_signature = "FederationLogAttestationExpired(address,uint64)"
-    fields = ('signer', 'deadline')
-    hint = "The attestation's deadline has passed"
-
-
 class FederationLogBrokenHashChain(GeneratedRevert):
     """``FederationLogBrokenHashChain(uint64,bytes32,bytes32)``: The previous global hash is not the last recorded one."""
 
@@ -861,7 +852,6 @@ ERRORS_BY_SIGNATURE: dict[str, type[GeneratedRevert]] = {
     "ERC721InvalidSender(address)": ERC721InvalidSender,
     "ERC721NonexistentToken(uint256)": ERC721NonexistentToken,
     "FederationLogAlreadyMember(uint64,address)": FederationLogAlreadyMember,
-    "FederationLogAttestationExpired(address,uint64)": FederationLogAttestationExpired,
     "FederationLogBrokenHashChain(uint64,bytes32,bytes32)": FederationLogBrokenHashChain,
     "FederationLogDuplicateSigner(address)": FederationLogDuplicateSigner,
     "FederationLogInvalidMember(address)": FederationLogInvalidMember,

@@ -13,7 +13,7 @@ contract FederationLog is EIP712, IFederationLog {
     /// @dev EIP-712 type of a member's round attestation.
     bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
         "RoundAttestation(uint64 federationId,uint64 round,bytes32 previousGlobalHash,bytes32 updateHash,"
-        "uint64 numExamples,uint64 deadline)"
+        "uint64 numExamples)"
     );
 
     /// @dev Federation heads by id (from 1).
@@ -157,11 +157,11 @@ contract FederationLog is EIP712, IFederationLog {
         federation.lastRound = round;
         federation.lastGlobalHash = newGlobalHash;
         emit RoundRecorded(
-            federationId, round, previousGlobalHash, newGlobalHash, metricsHash, attestations.length, totalExamples
+            federationId, round, previousGlobalHash, newGlobalHash, metricsHash, totalExamples, attestations
         );
     }
 
-    /// @dev Verify one attestation, count it for its signer, and log it. Returns its number of examples.
+    /// @dev Verify one attestation and count it for its signer. Returns its number of examples.
     function _recordAttestation(
         uint64 federationId,
         uint64 round,
@@ -178,26 +178,17 @@ contract FederationLog is EIP712, IFederationLog {
             member.rounds += 1;
             member.examples += examples;
         }
-        emit AttestationRecorded(federationId, round, signer, attestation.updateHash, examples);
     }
 
-    /// @dev The attestation is unexpired and signed by its named signer for this federation and round.
+    /// @dev The attestation is signed by its named signer for this federation, round and previous hash.
     function _verifyAttestation(
         uint64 federationId,
         uint64 round,
         bytes32 previousGlobalHash,
         Attestation calldata attestation
     ) private view {
-        if (attestation.deadline < block.timestamp) {
-            revert FederationLogAttestationExpired(attestation.signer, attestation.deadline);
-        }
         bytes32 digest = _attestationDigest(
-            federationId,
-            round,
-            previousGlobalHash,
-            attestation.updateHash,
-            attestation.numExamples,
-            attestation.deadline
+            federationId, round, previousGlobalHash, attestation.updateHash, attestation.numExamples
         );
         (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, attestation.r, attestation.vs);
         if (error != ECDSA.RecoverError.NoError || recovered != attestation.signer) {
@@ -211,15 +202,10 @@ contract FederationLog is EIP712, IFederationLog {
         uint64 round,
         bytes32 previousGlobalHash,
         bytes32 updateHash,
-        uint64 numExamples,
-        uint64 deadline
+        uint64 numExamples
     ) private view returns (bytes32) {
         return _hashTypedDataV4(
-            keccak256(
-                abi.encode(
-                    ATTESTATION_TYPEHASH, federationId, round, previousGlobalHash, updateHash, numExamples, deadline
-                )
-            )
+            keccak256(abi.encode(ATTESTATION_TYPEHASH, federationId, round, previousGlobalHash, updateHash, numExamples))
         );
     }
 
@@ -233,10 +219,9 @@ contract FederationLog is EIP712, IFederationLog {
         uint64 round,
         bytes32 previousGlobalHash,
         bytes32 updateHash,
-        uint64 numExamples,
-        uint64 deadline
+        uint64 numExamples
     ) external view returns (bytes32) {
-        return _attestationDigest(federationId, round, previousGlobalHash, updateHash, numExamples, deadline);
+        return _attestationDigest(federationId, round, previousGlobalHash, updateHash, numExamples);
     }
 
     /// @inheritdoc IFederationLog

@@ -43,10 +43,22 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @dev The model registry that says who owns each model.
     IModelRegistry private immutable _models;
+    /// @dev A licence as stored: one slot. The model is its registry index; times fit 40 bits (year 36812).
+    struct StoredLicense {
+        uint32 modelIndex;
+        uint40 expiry;
+        uint40 issuedAt;
+        uint48 parentId;
+        uint8 scope;
+        LicenseState state;
+        uint8 depth;
+        bool transferable;
+    }
+
     /// @dev Licence records by id.
-    mapping(uint256 licenseId => License) private _licenses;
+    mapping(uint256 licenseId => StoredLicense) private _licenses;
     /// @dev The licence each holder uses for each model: the one most recently issued to or received by it.
-    mapping(bytes32 model => mapping(address holder => uint256 licenseId)) private _held;
+    mapping(uint32 modelIndex => mapping(address holder => uint256 licenseId)) private _held;
     /// @dev Offer nonces redeemed or cancelled, per signer (unordered, so offers are independent).
     mapping(address signer => mapping(uint256 nonce => bool used)) private _usedNonces;
     /// @dev Offer proceeds waiting to be withdrawn.
@@ -67,15 +79,16 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
     /// @inheritdoc ILicenseRegistry
     function issueLicense(address to, LicenseTerms calldata terms) external returns (uint256) {
         _checkScopeAndExpiry(terms.scope, terms.expiry);
-        uint8 depth;
+        (address owner, uint32 modelIndex) = _models.modelOwnerAndIndex(terms.model);
+        if (owner == address(0)) revert LicenseRegistryUnknownModel(terms.model);
+        StoredLicense memory license = _newLicense(modelIndex, terms.scope, terms.expiry, terms.transferable);
         if (terms.parentId == 0) {
-            _requireModelOwner(terms.model, msg.sender);
+            if (owner != msg.sender) revert LicenseRegistryNotModelOwner(terms.model, msg.sender);
         } else {
-            depth = _checkSublicense(terms, msg.sender);
+            license.depth = _checkSublicense(terms, modelIndex, msg.sender);
+            license.parentId = uint48(terms.parentId);
         }
-        License memory license = _newLicense(terms.model, terms.scope, terms.expiry, terms.transferable, depth);
-        license.parentId = uint64(terms.parentId);
-        return _issue(to, msg.sender, license, terms.legalHash, terms.legalURI);
+        return _issue(to, msg.sender, terms.model, license, terms.legalHash, terms.legalURI);
     }
 
     /// @inheritdoc ILicenseRegistry
@@ -86,7 +99,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         }
         if (msg.value != offer.price) revert LicenseRegistryWrongPayment(offer.price, msg.value);
         _checkScopeAndExpiry(offer.scope, offer.expiry);
-        address owner = _models.modelOwner(offer.model);
+        (address owner, uint32 modelIndex) = _models.modelOwnerAndIndex(offer.model);
         if (owner == address(0)) revert LicenseRegistryUnknownModel(offer.model);
         if (_usedNonces[owner][offer.nonce]) revert LicenseRegistryOfferUsed(owner, offer.nonce);
         bytes32 digest = _hashTypedDataV4(_offerStructHash(offer));
@@ -95,8 +108,8 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         }
         _usedNonces[owner][offer.nonce] = true;
         _proceeds[owner] += msg.value;
-        License memory license = _newLicense(offer.model, offer.scope, offer.expiry, offer.transferable, 0);
-        uint256 licenseId = _issue(msg.sender, owner, license, offer.legalHash, offer.legalURI);
+        StoredLicense memory license = _newLicense(modelIndex, offer.scope, offer.expiry, offer.transferable);
+        uint256 licenseId = _issue(msg.sender, owner, offer.model, license, offer.legalHash, offer.legalURI);
         emit OfferRedeemed(licenseId, owner, offer.nonce, offer.price);
         return licenseId;
     }
@@ -108,37 +121,41 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         emit OfferCancelled(msg.sender, nonce);
     }
 
-    /// @dev An active root-level record issued now; callers set parentId for sublicences.
-    function _newLicense(bytes32 model, uint8 scope, uint64 expiry, bool transferable, uint8 depth)
+    /// @dev An active root licence record issued now; callers set parent and depth for sublicences.
+    function _newLicense(uint32 modelIndex, uint8 scope, uint64 expiry, bool transferable)
         private
         view
-        returns (License memory)
+        returns (StoredLicense memory)
     {
-        return License({
-            model: model,
-            expiry: expiry,
-            issuedAt: uint64(block.timestamp),
+        return StoredLicense({
+            modelIndex: modelIndex,
+            expiry: uint40(expiry),
+            issuedAt: uint40(block.timestamp),
             parentId: 0,
             scope: scope,
             state: LicenseState.Active,
-            depth: depth,
+            depth: 0,
             transferable: transferable
         });
     }
 
     /// @dev Store the record, then mint (the mint hook indexes it for the holder).
-    function _issue(address to, address issuer, License memory license, bytes32 legalHash, string calldata legalURI)
-        private
-        returns (uint256 licenseId)
-    {
-        // Ids are a counter from 1; 2^256 issuances cannot happen.
+    function _issue(
+        address to,
+        address issuer,
+        bytes32 model,
+        StoredLicense memory license,
+        bytes32 legalHash,
+        string calldata legalURI
+    ) private returns (uint256 licenseId) {
+        // Ids are a counter from 1 and must fit the 48-bit parent field: 2^48 issuances cannot happen.
         unchecked {
             licenseId = ++_lastId;
         }
         _licenses[licenseId] = license;
         emit LicenseIssued(
             licenseId,
-            license.model,
+            model,
             to,
             issuer,
             license.scope,
@@ -148,16 +165,24 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
             legalHash,
             legalURI
         );
-        _safeMint(to, licenseId);
+        // Plain mint: a licence is a record of rights, and a holder contract need not implement
+        // IERC721Receiver to be granted one (this also keeps issuance under its gas budget).
+        _mint(to, licenseId);
     }
 
     /// @dev A sublicence: caller holds a valid parent with REDISTRIBUTE, and asks for no more than it.
-    function _checkSublicense(LicenseTerms calldata terms, address caller) private view returns (uint8 depth) {
+    function _checkSublicense(LicenseTerms calldata terms, uint32 modelIndex, address caller)
+        private
+        view
+        returns (uint8 depth)
+    {
         uint256 parentId = terms.parentId;
-        License memory parent = _licenses[parentId];
-        if (parent.model == bytes32(0)) revert LicenseRegistryUnknownLicense(parentId);
+        StoredLicense memory parent = _licenses[parentId];
+        if (parent.modelIndex == 0) revert LicenseRegistryUnknownLicense(parentId);
         if (_ownerOf(parentId) != caller) revert LicenseRegistryNotParentHolder(parentId, caller);
-        if (parent.model != terms.model) revert LicenseRegistryModelMismatch(terms.model, parent.model);
+        if (parent.modelIndex != modelIndex) {
+            revert LicenseRegistryModelMismatch(terms.model, _models.modelAt(parent.modelIndex));
+        }
         LicenseReason reason = _evaluate(parentId, 0);
         if (reason != LicenseReason.None) revert LicenseRegistryParentInvalid(parentId, reason);
         if (parent.scope & SCOPE_REDISTRIBUTE == 0) revert LicenseRegistryParentNotRedistributable(parentId);
@@ -180,11 +205,15 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @inheritdoc ILicenseRegistry
     function renewLicense(uint256 licenseId, uint64 newExpiry) external {
-        License storage license = _requireAuthority(licenseId, msg.sender);
+        StoredLicense storage license = _requireAuthority(licenseId, msg.sender);
         if (license.state == LicenseState.Revoked) revert LicenseRegistryLicenseRevoked(licenseId);
         uint64 oldExpiry = license.expiry;
         // Perpetual licences cannot be extended; a new expiry must be later than the old one and in the future.
-        if (oldExpiry == 0 || newExpiry != 0 && (newExpiry <= oldExpiry || newExpiry <= block.timestamp)) {
+        if (
+            oldExpiry == 0
+                || newExpiry != 0
+                    && (newExpiry <= oldExpiry || newExpiry <= block.timestamp || newExpiry > type(uint40).max)
+        ) {
             revert LicenseRegistryInvalidExpiry(newExpiry);
         }
         uint256 parentId = license.parentId;
@@ -194,13 +223,13 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
                 revert LicenseRegistryExpiryExceedsParent(newExpiry, parentExpiry);
             }
         }
-        license.expiry = newExpiry;
+        license.expiry = uint40(newExpiry);
         emit LicenseRenewed(licenseId, oldExpiry, newExpiry, msg.sender);
     }
 
     /// @inheritdoc ILicenseRegistry
     function suspendLicense(uint256 licenseId, bytes32 reasonHash) external {
-        License storage license = _requireAuthority(licenseId, msg.sender);
+        StoredLicense storage license = _requireAuthority(licenseId, msg.sender);
         if (license.state != LicenseState.Active) revert LicenseRegistryWrongState(licenseId, license.state);
         license.state = LicenseState.Suspended;
         emit LicenseSuspended(licenseId, msg.sender, reasonHash);
@@ -208,7 +237,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @inheritdoc ILicenseRegistry
     function reinstateLicense(uint256 licenseId) external {
-        License storage license = _requireAuthority(licenseId, msg.sender);
+        StoredLicense storage license = _requireAuthority(licenseId, msg.sender);
         if (license.state != LicenseState.Suspended) revert LicenseRegistryWrongState(licenseId, license.state);
         license.state = LicenseState.Active;
         emit LicenseReinstated(licenseId, msg.sender);
@@ -216,7 +245,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @inheritdoc ILicenseRegistry
     function revokeLicense(uint256 licenseId, bytes32 reasonHash) external {
-        License storage license = _requireAuthority(licenseId, msg.sender);
+        StoredLicense storage license = _requireAuthority(licenseId, msg.sender);
         if (license.state == LicenseState.Revoked) revert LicenseRegistryLicenseRevoked(licenseId);
         license.state = LicenseState.Revoked;
         emit LicenseRevoked(licenseId, msg.sender, reasonHash);
@@ -242,8 +271,10 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         view
         returns (bool valid, LicenseReason reason, uint256 licenseId)
     {
-        if (account != address(0) && _models.modelOwner(model) == account) return (true, LicenseReason.None, 0);
-        licenseId = _held[model][account];
+        (address owner, uint32 modelIndex) = _models.modelOwnerAndIndex(model);
+        if (owner == address(0)) return (false, LicenseReason.NotLicensed, 0);
+        if (owner == account) return (true, LicenseReason.None, 0);
+        licenseId = _held[modelIndex][account];
         if (licenseId == 0) return (false, LicenseReason.NotLicensed, 0);
         reason = _evaluate(licenseId, scope);
         valid = reason == LicenseReason.None;
@@ -262,7 +293,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @dev Why licence `licenseId` does not grant `scope` now (None when it does). Walks up the parents.
     function _evaluate(uint256 licenseId, uint8 scope) private view returns (LicenseReason) {
-        License memory license = _licenses[licenseId];
+        StoredLicense memory license = _licenses[licenseId];
         if (license.state == LicenseState.Revoked) return LicenseReason.Revoked;
         if (license.state == LicenseState.Suspended) return LicenseReason.Suspended;
         if (license.expiry != 0 && block.timestamp >= license.expiry) return LicenseReason.Expired;
@@ -270,7 +301,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         // Bounded by MAX_DEPTH: each sublicence is one level below its parent.
         uint256 parentId = license.parentId;
         while (parentId != 0) {
-            License memory parent = _licenses[parentId];
+            StoredLicense memory parent = _licenses[parentId];
             if (
                 parent.state != LicenseState.Active
                     || (parent.expiry != 0 && block.timestamp >= parent.expiry)
@@ -280,40 +311,39 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         return LicenseReason.None;
     }
 
-    /// @dev Scope is non-empty within the defined bits; expiry is 0 (perpetual) or in the future.
+    /// @dev Scope is non-empty within the defined bits; expiry is 0 (perpetual) or in the future (< 2^40).
     function _checkScopeAndExpiry(uint8 scope, uint64 expiry) private view {
         if (scope == 0 || scope & SCOPE_ALL != scope) revert LicenseRegistryInvalidScope(scope);
-        if (expiry != 0 && expiry <= block.timestamp) revert LicenseRegistryInvalidExpiry(expiry);
-    }
-
-    /// @dev Reverts unless `account` owns the registered `model`.
-    function _requireModelOwner(bytes32 model, address account) private view {
-        address owner = _models.modelOwner(model);
-        if (owner == address(0)) revert LicenseRegistryUnknownModel(model);
-        if (owner != account) revert LicenseRegistryNotModelOwner(model, account);
+        if (expiry != 0 && (expiry <= block.timestamp || expiry > type(uint40).max)) {
+            revert LicenseRegistryInvalidExpiry(expiry);
+        }
     }
 
     /// @dev The licence, if `account` is its model's owner or (for a sublicence) its parent's holder.
-    function _requireAuthority(uint256 licenseId, address account) private view returns (License storage license) {
+    function _requireAuthority(uint256 licenseId, address account)
+        private
+        view
+        returns (StoredLicense storage license)
+    {
         license = _licenses[licenseId];
-        if (license.model == bytes32(0)) revert LicenseRegistryUnknownLicense(licenseId);
-        if (_models.modelOwner(license.model) == account) return license;
+        if (license.modelIndex == 0) revert LicenseRegistryUnknownLicense(licenseId);
+        if (_models.modelOwner(_models.modelAt(license.modelIndex)) == account) return license;
         if (license.parentId != 0 && _ownerOf(license.parentId) == account) return license;
         revert LicenseRegistryNotAuthorized(licenseId, account);
     }
 
     /// @dev ERC-721 hook: enforce non-transferability, keep the holder index current.
     function _update(address to, uint256 tokenId, address auth) internal override returns (address from) {
-        License storage license = _licenses[tokenId];
+        StoredLicense storage license = _licenses[tokenId];
         from = _ownerOf(tokenId);
         if (from != address(0)) {
             if (!license.transferable) revert LicenseRegistryNotTransferable(tokenId);
             if (license.state == LicenseState.Revoked) revert LicenseRegistryLicenseRevoked(tokenId);
         }
         from = super._update(to, tokenId, auth);
-        bytes32 model = license.model;
-        if (from != address(0) && _held[model][from] == tokenId) delete _held[model][from];
-        if (to != address(0)) _held[model][to] = tokenId;
+        uint32 modelIndex = license.modelIndex;
+        if (from != address(0) && _held[modelIndex][from] == tokenId) delete _held[modelIndex][from];
+        if (to != address(0)) _held[modelIndex][to] = tokenId;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -321,14 +351,25 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
     //////////////////////////////////////////////////////////////*/
 
     /// @inheritdoc ILicenseRegistry
-    function licenseOf(uint256 licenseId) external view returns (License memory license) {
-        license = _licenses[licenseId];
-        if (license.model == bytes32(0)) revert LicenseRegistryUnknownLicense(licenseId);
+    function licenseOf(uint256 licenseId) external view returns (License memory) {
+        StoredLicense memory stored = _licenses[licenseId];
+        if (stored.modelIndex == 0) revert LicenseRegistryUnknownLicense(licenseId);
+        return License({
+            model: _models.modelAt(stored.modelIndex),
+            expiry: stored.expiry,
+            issuedAt: stored.issuedAt,
+            parentId: stored.parentId,
+            scope: stored.scope,
+            state: stored.state,
+            depth: stored.depth,
+            transferable: stored.transferable
+        });
     }
 
     /// @inheritdoc ILicenseRegistry
     function heldLicense(bytes32 model, address account) external view returns (uint256) {
-        return _held[model][account];
+        (, uint32 modelIndex) = _models.modelOwnerAndIndex(model);
+        return modelIndex == 0 ? 0 : _held[modelIndex][account];
     }
 
     /// @inheritdoc ILicenseRegistry

@@ -31,8 +31,10 @@ contract ModelRegistry is IModelRegistry {
     mapping(bytes32 model => ModelRecord) private _models;
     /// @dev Pending owners of two-step transfers.
     mapping(bytes32 model => address) private _pendingOwners;
-    /// @dev Number of registered models.
-    uint256 private _modelCount;
+    /// @dev Weights hashes by registration index (from 1).
+    mapping(uint32 index => bytes32 model) private _modelsByIndex;
+    /// @dev Number of registered models (the last index).
+    uint32 private _modelCount;
 
     /// @param licenses_ The licence registry (deployed right after this contract).
     /// @param federations_ The federation log.
@@ -61,17 +63,19 @@ contract ModelRegistry is IModelRegistry {
         for (uint256 i = 0; i < parents.length; ++i) {
             _checkParent(parents, i);
         }
-        if (federationId != 0) _checkProvenance(federationId, finalRound);
+        _checkProvenance(federationId, finalRound);
 
+        uint32 index = ++_modelCount;
+        _modelsByIndex[index] = model;
         ModelRecord storage record = _models[model];
         record.owner = msg.sender;
         record.registeredAt = uint64(block.timestamp);
+        record.index = index;
         record.federationId = federationId;
         record.finalRound = finalRound;
         record.metadataHash = metadataHash;
         record.metadataURI = metadataURI;
         record.parents = parents;
-        ++_modelCount;
         emit ModelRegistered(model, msg.sender, metadataHash, metadataURI, parents, federationId, finalRound);
     }
 
@@ -90,8 +94,13 @@ contract ModelRegistry is IModelRegistry {
         }
     }
 
-    /// @dev The caller coordinates the federation, and the federation has recorded `finalRound`.
+    /// @dev No pointer (both 0), or the caller coordinates the federation and it has recorded `finalRound`.
     function _checkProvenance(uint64 federationId, uint64 finalRound) private view {
+        if (federationId == 0) {
+            // A round without a federation points at nothing: refuse it rather than record a dangling pointer.
+            if (finalRound != 0) revert ModelRegistryRoundNotRecorded(0, finalRound, 0);
+            return;
+        }
         IFederationLog.Federation memory federation = _federations.getFederation(federationId);
         if (federation.coordinator != msg.sender) revert ModelRegistryNotCoordinator(federationId, msg.sender);
         if (finalRound == 0 || finalRound > federation.lastRound) {
@@ -129,6 +138,17 @@ contract ModelRegistry is IModelRegistry {
     /// @inheritdoc IModelRegistry
     function modelOwner(bytes32 model) external view returns (address) {
         return _models[model].owner;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function modelOwnerAndIndex(bytes32 model) external view returns (address owner, uint32 index) {
+        ModelRecord storage record = _models[model];
+        return (record.owner, record.index);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function modelAt(uint32 index) external view returns (bytes32) {
+        return _modelsByIndex[index];
     }
 
     /// @inheritdoc IModelRegistry

@@ -33,11 +33,12 @@ interface IFederationLog {
     }
 
     /// @dev A member's signed statement about its update in one round. The signature is EIP-2098 (r, vs).
+    /// It has no deadline: (federation, round, previous global hash) is its nonce, a slot of the hash chain
+    /// that is filled once, so it can never be replayed, and a chain outage cannot void it.
     struct Attestation {
         address signer;
         bytes32 updateHash;
         uint64 numExamples;
-        uint64 deadline;
         bytes32 r;
         bytes32 vs;
     }
@@ -68,8 +69,6 @@ interface IFederationLog {
     error FederationLogDuplicateSigner(address signer);
     /// @dev Attestations must be sorted by signer address (ascending), which makes distinctness O(n).
     error FederationLogSignersNotSorted(address previous, address signer);
-    /// @dev The attestation's deadline has passed.
-    error FederationLogAttestationExpired(address signer, uint64 deadline);
     /// @dev The signature does not recover to the named signer for this round's attestation.
     error FederationLogInvalidSignature(address signer);
 
@@ -89,23 +88,17 @@ interface IFederationLog {
     event MemberRemoved(uint64 indexed federationId, address indexed member, address by);
     /// @dev The minimum number of signers changed.
     event MinSignersChanged(uint64 indexed federationId, uint16 minSigners);
-    /// @dev A round was recorded.
+    /// @dev A round was recorded, with every attestation in full (signatures included), so that anyone can
+    /// re-verify each signature from the log alone. One event per round keeps the marginal cost of an
+    /// attestation low; per-member totals are in {getMember}.
     event RoundRecorded(
         uint64 indexed federationId,
         uint64 indexed round,
         bytes32 previousGlobalHash,
         bytes32 newGlobalHash,
         bytes32 metricsHash,
-        uint256 attestations,
-        uint256 examples
-    );
-    /// @dev One member's attestation in a recorded round.
-    event AttestationRecorded(
-        uint64 indexed federationId,
-        uint64 indexed round,
-        address indexed signer,
-        bytes32 updateHash,
-        uint64 numExamples
+        uint256 examples,
+        Attestation[] attestations
     );
 
     /// @notice Create a federation; the listed members are invited and must accept themselves.
@@ -148,8 +141,7 @@ interface IFederationLog {
         uint64 round,
         bytes32 previousGlobalHash,
         bytes32 updateHash,
-        uint64 numExamples,
-        uint64 deadline
+        uint64 numExamples
     ) external view returns (bytes32);
 
     /// @notice A federation's head.

@@ -13,6 +13,7 @@ interface IModelRegistry {
     struct ModelRecord {
         address owner;
         uint64 registeredAt;
+        uint32 index;
         uint64 federationId;
         uint64 finalRound;
         bytes32 metadataHash;
@@ -74,7 +75,7 @@ interface IModelRegistry {
     /// @param parents Registered parent models; for each parent owned by someone else the caller needs a
     /// valid licence granting DERIVATIVE.
     /// @param federationId 0, or the federation that trained this model (caller must be its coordinator).
-    /// @param finalRound With a federation: a round the federation has recorded.
+    /// @param finalRound With a federation: a round the federation has recorded; without one: 0.
     function registerModel(
         bytes32 model,
         string calldata metadataURI,
@@ -92,6 +93,13 @@ interface IModelRegistry {
 
     /// @notice The model's current owner, or 0 when it is not registered.
     function modelOwner(bytes32 model) external view returns (address);
+
+    /// @notice The model's owner and registration index (from 1), both 0 when it is not registered.
+    /// @dev Licences refer to models by index, which keeps a licence in one storage slot.
+    function modelOwnerAndIndex(bytes32 model) external view returns (address owner, uint32 index);
+
+    /// @notice The weights hash registered under `index` (0 for an unknown index).
+    function modelAt(uint32 index) external view returns (bytes32);
 
     /// @notice The pending owner of a two-step transfer, or 0.
     function pendingModelOwner(bytes32 model) external view returns (address);
