@@ -140,8 +140,8 @@ contract FederationLog is EIP712, IFederationLog {
         uint16 minSigners = federation.minSigners;
         if (attestations.length < minSigners) revert FederationLogNotEnoughSigners(attestations.length, minSigners);
 
-        uint256 totalExamples;
-        address previousSigner;
+        uint256 totalExamples = 0;
+        address previousSigner = address(0);
         for (uint256 i = 0; i < attestations.length; ++i) {
             address signer = attestations[i].signer;
             if (signer <= previousSigner) {
@@ -190,6 +190,8 @@ contract FederationLog is EIP712, IFederationLog {
         bytes32 digest = _attestationDigest(
             federationId, round, previousGlobalHash, attestation.updateHash, attestation.numExamples
         );
+        // The third value only details the error, and any error fails the check below.
+        // slither-disable-next-line unused-return
         (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, attestation.r, attestation.vs);
         if (error != ECDSA.RecoverError.NoError || recovered != attestation.signer) {
             revert FederationLogInvalidSignature(attestation.signer);

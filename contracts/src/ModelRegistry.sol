@@ -88,6 +88,8 @@ contract ModelRegistry is IModelRegistry {
             if (parents[j] == parent) revert ModelRegistryDuplicateParent(parent);
         }
         if (parentOwner != msg.sender) {
+            // The licence id is not needed: the reason says why no licence qualifies.
+            // slither-disable-next-line unused-return
             (bool valid, ILicenseRegistry.LicenseReason reason,) =
                 _licenses.checkLicense(parent, msg.sender, SCOPE_DERIVATIVE);
             if (!valid) revert ModelRegistryDerivativeNotLicensed(parent, msg.sender, uint8(reason));
