@@ -29,7 +29,6 @@ from client_sdk.types import (
     LicenseOffer,
     LicenseReason,
     LicenseState,
-    LicenseTerms,
     MemberStatus,
     Scope,
 )
