@@ -78,7 +78,7 @@ def _partner_data(context: Context, config: ConfigRecord) -> tuple[int, PartnerD
     if "num-partners" in config and int(cast(int, config["num-partners"])) != num_partners:
         raise PartnerIdentityError(
             f"This SuperNode is configured for {num_partners} partners but the run has "
-            f"{config['num-partners']}; fix the node config num-partners."
+            f"{config['num-partners']!r}; fix the node config num-partners."
         )
     data = _cached_partition(
         partner_id,
@@ -90,7 +90,7 @@ def _partner_data(context: Context, config: ConfigRecord) -> tuple[int, PartnerD
     return partner_id, data
 
 
-def _reply(message: Message, partner_id: int, metrics: MetricRecord, model: DigitsCNN | None) -> Message:
+def _reply(message: Message, partner_id: int, metrics: MetricRecord, model: torch.nn.Module | None) -> Message:
     content = RecordDict({METRICS_KEY: metrics, PARTNER_RECORD_KEY: ConfigRecord({"partner-id": partner_id})})
     if model is not None:
         content[ARRAYS_KEY] = model_to_arrays(model)

@@ -307,6 +307,23 @@ def _flwr_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 
         ) from error
 
 
+def _run_log(run_id: str, env: dict[str, str], cwd: Path) -> str:
+    """Return the ServerApp/ClientApp log of a run (where their tracebacks end up), or why there is none."""
+    try:
+        completed = subprocess.run(
+            [str(Path(sys.executable).parent / "flwr"), "log", run_id, CONNECTION_NAME, "--show"],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "(flwr log timed out)"
+    return (completed.stdout + completed.stderr)[-6000:]
+
+
 def run_deployment(
     config: FederationConfig,
     workdir: str | Path,
@@ -343,6 +360,7 @@ def run_deployment(
     """
     workdir = Path(workdir).resolve()
     output_dir = Path(config.output_dir or workdir / "output").resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / RESULT_JSON).unlink(missing_ok=True)
     run_config = FederationConfig(**{**config.__dict__, "output_dir": str(output_dir)})
     app_dir = write_flower_app(workdir / "app", run_config)
@@ -401,6 +419,7 @@ def run_deployment(
             time.sleep(2.0)
         if status != "finished:completed":
             raise EngineError(
-                f"Run {run_id} ended with status {status!r} (timeout {timeout:.0f}s).\n{processes.log_tail()}"
+                f"Run {run_id} ended with status {status!r} (timeout {timeout:.0f}s).\n"
+                f"--- flwr log {run_id} ---\n{_run_log(run_id, env, app_dir)}\n{processes.log_tail()}"
             )
     return RunResult.read(output_dir)

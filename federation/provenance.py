@@ -179,14 +179,14 @@ class ProvenanceStrategy(DelegatingStrategy):
             if reason is not None:
                 self._exclude(server_round, reply, reason)
                 continue
-            metrics = next(iter(reply.content.metric_records.values()))
+            reply_metrics = next(iter(reply.content.metric_records.values()))
             accepted_messages.append(reply)
             accepted.append(
                 AcceptedUpdate(
                     node_id=int(reply.metadata.src_node_id),
                     claim=claim,
                     attestation=reply_attestation(reply),
-                    metrics={key: value for key, value in metrics.items() if isinstance(value, (int, float))},
+                    metrics={k: v for k, v in reply_metrics.items() if isinstance(v, (int, float))},
                 )
             )
         if not accepted_messages:

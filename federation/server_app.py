@@ -55,18 +55,24 @@ HookFactory = Callable[[Context], ProvenanceHook]
 
 
 def _aggregator(config: FederationConfig) -> FedAvg:
+    # Every partner trains and evaluates every round: the provenance log expects all members.
     n = config.num_partners
-    common = {"min_train_nodes": n, "min_evaluate_nodes": n, "min_available_nodes": n}
     if config.aggregation == "fedavg":
-        return FedAvg(**common)
+        return FedAvg(min_train_nodes=n, min_evaluate_nodes=n, min_available_nodes=n)
     if config.aggregation == "fedmedian":
-        return FedMedian(**common)
+        return FedMedian(min_train_nodes=n, min_evaluate_nodes=n, min_available_nodes=n)
     if config.aggregation == "fedtrimmedavg":
-        return FedTrimmedAvg(**common, beta=config.trim_beta)
+        return FedTrimmedAvg(min_train_nodes=n, min_evaluate_nodes=n, min_available_nodes=n, beta=config.trim_beta)
     if config.aggregation == "krum":
-        return Krum(**common, num_malicious_nodes=config.num_malicious)
+        return Krum(
+            min_train_nodes=n, min_evaluate_nodes=n, min_available_nodes=n, num_malicious_nodes=config.num_malicious
+        )
     return MultiKrum(
-        **common, num_malicious_nodes=config.num_malicious, num_nodes_to_select=max(1, n - config.num_malicious)
+        min_train_nodes=n,
+        min_evaluate_nodes=n,
+        min_available_nodes=n,
+        num_malicious_nodes=config.num_malicious,
+        num_nodes_to_select=max(1, n - config.num_malicious),
     )
 
 

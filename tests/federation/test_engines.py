@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from flwr.app import ConfigRecord, Context, Message, MetricRecord
 
-from federation.attestation import UpdateClaim, reply_attestation
+from federation.attestation import AttestationSigner, UpdateClaim, reply_attestation
 from federation.config import FederationConfig
 from federation.engines import FlowerProcesses, run_deployment, run_simulation
 from federation.provenance import AcceptedUpdate, ProvenanceHook
 from federation.task import export_safetensors, load_safetensors_as_arrayrecord
 
+# Flower's app processes import hooks and signers by name from the source tree, not as pytest named them.
+_THIS_MODULE = f"tests.federation.{Path(__file__).stem}"
 # Stands in for a partner's signing key: the test checks the plumbing, not the cryptography.
 _TEST_KEY = b"provenet-test-key"
 
@@ -59,6 +63,41 @@ class InMemoryHook(ProvenanceHook):
 
     def on_reply_excluded(self, server_round: int, reply: Message, reason: str) -> None:
         self.excluded.append((server_round, reason))
+
+
+def hmac_signer_factory(context: Context) -> AttestationSigner:
+    """What a SuperNode's node config names as ``attestation-signer``."""
+    return hmac_signer
+
+
+class JsonLinesHook(InMemoryHook):
+    """Also appends each reported round to ``<output-dir>/provenance.jsonl`` (the ServerApp is another process)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def on_round_aggregated(
+        self,
+        server_round: int,
+        prev_global_hash: str,
+        new_global_hash: str,
+        metrics: MetricRecord | None,
+        accepted_replies: Sequence[AcceptedUpdate],
+    ) -> None:
+        entry = {
+            "round": server_round,
+            "prev": prev_global_hash,
+            "new": new_global_hash,
+            "partners": sorted(u.claim.partner_id for u in accepted_replies),
+        }
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+
+def json_lines_hook_factory(context: Context) -> ProvenanceHook:
+    """What the run config names as ``provenance-hook``."""
+    return JsonLinesHook(Path(str(context.run_config["output-dir"])) / "provenance.jsonl")
 
 
 def test_simulation_three_partners_two_rounds_with_provenance(tmp_path: Path) -> None:
@@ -115,12 +154,25 @@ def test_simulation_with_dp_robust_aggregation_and_watermark() -> None:
 def test_deployment_engine_two_partners_two_rounds_leaves_no_process(tmp_path: Path) -> None:
     config = FederationConfig(num_partners=2, num_rounds=2)
     started: list[FlowerProcesses] = []
-    result = run_deployment(config, tmp_path / "deploy", timeout=180, on_started=started.append)
+    signer_spec = {"attestation-signer": f"{_THIS_MODULE}:hmac_signer_factory"}
+    result = run_deployment(
+        replace(config, provenance_hook=f"{_THIS_MODULE}:json_lines_hook_factory"),
+        tmp_path / "deploy",
+        node_configs=[signer_spec, signer_spec],
+        timeout=180,
+        on_started=started.append,
+    )
 
     assert [r.server_round for r in result.rounds] == [1, 2]
     assert sorted(result.rounds[1].partners) == [0, 1]
     assert result.rounds[1].central["test-accuracy"] > 0.6
     assert (tmp_path / "deploy" / "output" / "global_model.safetensors").is_file()
+    # The hook named in the run config verified both partners' HMAC attestations in the ServerApp process.
+    logged = [
+        json.loads(line) for line in (tmp_path / "deploy" / "output" / "provenance.jsonl").read_text().splitlines()
+    ]
+    assert [(e["round"], e["partners"]) for e in logged] == [(1, [0, 1]), (2, [0, 1])]
+    assert logged[0]["prev"] == result.initial_hash and logged[1]["new"] == result.final_hash
     (processes,) = started
     assert len(processes.processes) == 3
     assert processes.all_pids() == []
