@@ -66,6 +66,9 @@ DEFAULT_RPC = "http://127.0.0.1:8545"
 
 
 def _devnet_root() -> Path:
+    """``$PROVENET_DEVNET_DIR``, else ``./devnet`` when run from a checkout, else the package's checkout."""
+    if os.environ.get("PROVENET_DEVNET_DIR"):
+        return Path(os.environ["PROVENET_DEVNET_DIR"])
     local = Path.cwd() / "devnet"
     if (local / "package.json").exists():
         return local

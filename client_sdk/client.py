@@ -142,7 +142,7 @@ class ModelRegistryClient(_ContractClient):
     def get(self, weights_hash: bytes | str) -> ModelRecord:
         """The record (raises ``ModelRegistryUnknownModel`` when not registered)."""
         h = to_hash32(weights_hash)
-        owner, registered_at, federation_id, final_round, metadata_hash, uri, parents = self._read("getModel", h)
+        owner, registered_at, index, federation_id, final_round, metadata_hash, uri, parents = self._read("getModel", h)
         return ModelRecord(
             weights_hash=h,
             owner=owner,
@@ -152,6 +152,7 @@ class ModelRegistryClient(_ContractClient):
             metadata_hash=bytes(metadata_hash),
             metadata_uri=uri,
             parents=tuple(bytes(p) for p in parents),
+            index=index,
         )
 
     def owner_of(self, weights_hash: bytes | str) -> str | None:

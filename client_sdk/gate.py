@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from safetensors import SafetensorError
 
 from client_sdk.client import ProvenetClient, to_hash32
 from client_sdk.errors import (
@@ -43,6 +44,7 @@ from client_sdk.errors import (
     NotLicensed,
     ParentLicenseInvalid,
     ProvenetError,
+    ProvenetValueError,
     ScopeNotGranted,
     WeightsHashMismatch,
 )
@@ -52,7 +54,7 @@ from client_sdk.types import LicenseCheck, LicenseReason, Scope
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["GateDecision", "WeightsChanged", "check_licenses", "load_licensed", "verify_access"]
+__all__ = ["GateDecision", "MalformedWeights", "WeightsChanged", "check_licenses", "load_licensed", "verify_access"]
 
 _OWNER_AND_INDEX = function_signature_to_4byte_selector("modelOwnerAndIndex(bytes32)")
 
@@ -65,6 +67,17 @@ class WeightsChanged(LicenseRefused):
         super().__init__(
             f"{path} changed while it was being checked (another process wrote to it); nothing was loaded."
             " Make sure nothing writes to the file and load it again."
+        )
+
+
+class MalformedWeights(ProvenetValueError):
+    """The file has the registered hash but is not a valid safetensors file."""
+
+    def __init__(self, path: Path | str, detail: str) -> None:
+        self.path = str(path)
+        super().__init__(
+            f"{path} is not a valid safetensors file ({detail}); nothing was loaded. Weights are only"
+            " loaded from .safetensors files (never pickle): ask the owner for the safetensors export."
         )
 
 
@@ -190,7 +203,12 @@ def load_licensed(
     path = Path(path)
     before = _file_identity(path) if path.exists() else None
     verify_access(client, path, account, scope, model)
-    tensors = _load_tensors(path, device)
+    if _file_identity(path) != before:
+        raise WeightsChanged(path)
+    try:
+        tensors = _load_tensors(path, device)
+    except SafetensorError as error:
+        raise MalformedWeights(path, str(error)) from None
     if _file_identity(path) != before:
         raise WeightsChanged(path)
     return tensors

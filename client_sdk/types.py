@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from client_sdk.errors import ProvenetValueError
+
 __all__ = [
     "Attestation",
     "FederationState",
@@ -37,6 +39,8 @@ class Scope(enum.IntFlag):
     def parse(cls, text: str | int | Scope) -> Scope:
         """``"inference,commercial"`` (names, case-insensitive, ``,`` or ``|`` separated) or an int."""
         if isinstance(text, int):
+            if text <= 0 or text & ~0xF:
+                raise ProvenetValueError(f"scope {text} is empty or has undefined bits (1..15)")
             value = cls(text)
         else:
             value = cls(0)
@@ -48,12 +52,12 @@ class Scope(enum.IntFlag):
                     value |= cls.INFERENCE | cls.DERIVATIVE | cls.REDISTRIBUTE | cls.COMMERCIAL
                     continue
                 if name not in cls.__members__:
-                    raise ValueError(
+                    raise ProvenetValueError(
                         f"unknown scope {part.strip()!r}; expected inference, derivative, redistribute, commercial"
                     )
                 value |= cls[name]
         if not value or value & ~0xF:
-            raise ValueError(f"scope {int(value)} is empty or has undefined bits")
+            raise ProvenetValueError(f"scope {int(value)} is empty or has undefined bits")
         return value
 
     def names(self) -> list[str]:
@@ -251,6 +255,8 @@ class ModelRecord:
     metadata_hash: bytes
     metadata_uri: str
     parents: tuple[bytes, ...] = field(default_factory=tuple)
+    index: int = 0
+    """Registration order (from 1); licences refer to the model by it on chain."""
 
 
 @dataclass(frozen=True)
