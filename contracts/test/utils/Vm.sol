@@ -114,6 +114,8 @@ interface Vm {
     function assertLt(uint256 left, uint256 right) external pure;
     /// @dev Revert unless `left >= right`.
     function assertGe(uint256 left, uint256 right) external pure;
+    /// @dev Revert unless `left >= right`.
+    function assertGe(uint256 left, uint256 right, string calldata err) external pure;
     /// @dev Revert unless `left > right`.
     function assertGt(uint256 left, uint256 right) external pure;
 }
