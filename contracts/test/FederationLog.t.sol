@@ -254,10 +254,16 @@ contract FederationLogTest is ProvenetTest {
 
     function test_recordRound_wrongRound_reverts() public {
         _expectRoundRevert(
-            0, GENESIS, _all(), abi.encodeWithSelector(IFederationLog.FederationLogUnexpectedRound.selector, federationId, 1, 0)
+            0,
+            GENESIS,
+            _all(),
+            abi.encodeWithSelector(IFederationLog.FederationLogUnexpectedRound.selector, federationId, 1, 0)
         );
         _expectRoundRevert(
-            2, GENESIS, _all(), abi.encodeWithSelector(IFederationLog.FederationLogUnexpectedRound.selector, federationId, 1, 2)
+            2,
+            GENESIS,
+            _all(),
+            abi.encodeWithSelector(IFederationLog.FederationLogUnexpectedRound.selector, federationId, 1, 2)
         );
     }
 
@@ -265,10 +271,16 @@ contract FederationLogTest is ProvenetTest {
         bytes32 g1 = keccak256("g1");
         _recordRound(1, GENESIS, g1, _all());
         _expectRoundRevert(
-            1, g1, _all(), abi.encodeWithSelector(IFederationLog.FederationLogUnexpectedRound.selector, federationId, 2, 1)
+            1,
+            g1,
+            _all(),
+            abi.encodeWithSelector(IFederationLog.FederationLogUnexpectedRound.selector, federationId, 2, 1)
         );
         _expectRoundRevert(
-            3, g1, _all(), abi.encodeWithSelector(IFederationLog.FederationLogUnexpectedRound.selector, federationId, 2, 3)
+            3,
+            g1,
+            _all(),
+            abi.encodeWithSelector(IFederationLog.FederationLogUnexpectedRound.selector, federationId, 2, 3)
         );
     }
 
@@ -486,8 +498,7 @@ contract FederationLogTest is ProvenetTest {
     //////////////////////////////////////////////////////////////*/
 
     /// @dev The order of secp256k1's group.
-    uint256 internal constant SECP256K1_ORDER =
-        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+    uint256 internal constant SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
 
     /// @dev Member indexes 0, 1, 2.
     function _all() internal pure returns (uint256[] memory picked) {
@@ -534,7 +545,8 @@ contract FederationLogTest is ProvenetTest {
     function _recordRoundWith(uint64 round, bytes32 previous, bytes32 next, uint64[3] memory examples) internal {
         IFederationLog.Attestation[] memory attestations = new IFederationLog.Attestation[](3);
         for (uint256 i = 0; i < 3; ++i) {
-            attestations[i] = _attest(keys[i], federationId, round, previous, keccak256(abi.encode(round, i)), examples[i]);
+            attestations[i] =
+                _attest(keys[i], federationId, round, previous, keccak256(abi.encode(round, i)), examples[i]);
         }
         vm.prank(coordinator);
         federationLog.recordRound(federationId, round, previous, next, METRICS, attestations);

@@ -87,16 +87,12 @@ contract LicenseRegistryTest is ProvenetTest {
     }
 
     function test_issue_unknownModel_reverts() public {
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryUnknownModel.selector, OTHER_MODEL)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryUnknownModel.selector, OTHER_MODEL));
         _issue(owner, alice, _terms(OTHER_MODEL, INFERENCE, 0, false, 0));
     }
 
     function test_issue_notModelOwner_reverts() public {
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNotModelOwner.selector, MODEL, mallory)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNotModelOwner.selector, MODEL, mallory));
         _issue(mallory, mallory, _terms(MODEL, INFERENCE, 0, false, 0));
     }
 
@@ -108,9 +104,7 @@ contract LicenseRegistryTest is ProvenetTest {
     }
 
     function test_issue_invalidExpiry_reverts() public {
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryInvalidExpiry.selector, uint64(START))
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryInvalidExpiry.selector, uint64(START)));
         _issue(owner, alice, _terms(MODEL, INFERENCE, uint64(START), false, 0));
         uint64 tooFar = uint64(type(uint40).max) + 1;
         vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryInvalidExpiry.selector, tooFar));
@@ -155,9 +149,7 @@ contract LicenseRegistryTest is ProvenetTest {
         licenses.withdrawProceeds();
         vm.assertEq(owner.balance, 1 ether);
         vm.assertEq(licenses.proceedsOf(owner), 0);
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNothingToWithdraw.selector, owner)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNothingToWithdraw.selector, owner));
         vm.prank(owner);
         licenses.withdrawProceeds();
     }
@@ -203,9 +195,7 @@ contract LicenseRegistryTest is ProvenetTest {
         );
         vm.prank(alice);
         licenses.redeemOffer{value: 0.5 ether}(offer, signature);
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryWrongPayment.selector, 1 ether, 2 ether)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryWrongPayment.selector, 1 ether, 2 ether));
         vm.prank(alice);
         licenses.redeemOffer{value: 2 ether}(offer, signature);
     }
@@ -214,9 +204,7 @@ contract LicenseRegistryTest is ProvenetTest {
         ILicenseRegistry.LicenseOffer memory offer = _offer(alice, INFERENCE, 0, 0, 6, START + 1 days);
         bytes memory signature = _signOffer(OWNER_KEY, offer);
         vm.warp(START + 1 days + 1);
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryOfferExpired.selector, START + 1 days)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryOfferExpired.selector, START + 1 days));
         vm.prank(alice);
         licenses.redeemOffer(offer, signature);
     }
@@ -272,9 +260,7 @@ contract LicenseRegistryTest is ProvenetTest {
         ILicenseRegistry.LicenseOffer memory offer = _offer(alice, INFERENCE, 0, 0, 11, START + 1 days);
         offer.model = OTHER_MODEL;
         bytes memory signature = _signOffer(OWNER_KEY, offer);
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryUnknownModel.selector, OTHER_MODEL)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryUnknownModel.selector, OTHER_MODEL));
         vm.prank(alice);
         licenses.redeemOffer(offer, signature);
     }
@@ -294,9 +280,7 @@ contract LicenseRegistryTest is ProvenetTest {
         models.transferModelOwnership(MODEL, bob);
         vm.prank(bob);
         models.acceptModelOwnership(MODEL);
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryInvalidOfferSigner.selector, owner, bob)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryInvalidOfferSigner.selector, owner, bob));
         vm.prank(alice);
         licenses.redeemOffer(offer, signature);
     }
@@ -313,9 +297,7 @@ contract LicenseRegistryTest is ProvenetTest {
         vm.assertEq(licenses.proceedsOf(address(wallet)), 1 ether);
 
         vm.expectRevert(
-            abi.encodeWithSelector(
-                ILicenseRegistry.LicenseRegistryWithdrawFailed.selector, address(wallet), 1 ether
-            )
+            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryWithdrawFailed.selector, address(wallet), 1 ether)
         );
         wallet.withdraw(licenses);
         vm.assertEq(licenses.proceedsOf(address(wallet)), 1 ether, "proceeds stay on failure");
@@ -446,9 +428,7 @@ contract LicenseRegistryTest is ProvenetTest {
 
     function test_suspend_byStranger_reverts() public {
         uint256 id = _issue(owner, alice, _terms(MODEL, INFERENCE, 0, false, 0));
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNotAuthorized.selector, id, mallory)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNotAuthorized.selector, id, mallory));
         vm.prank(mallory);
         licenses.suspendLicense(id, REASON);
     }
@@ -486,7 +466,9 @@ contract LicenseRegistryTest is ProvenetTest {
     function test_sublicence_issuedByRedistributor() public {
         uint256 root = _issue(owner, alice, _terms(MODEL, INFERENCE | REDISTRIBUTE, IN_60_DAYS, false, 0));
         vm.expectEmit(address(licenses));
-        emit ILicenseRegistry.LicenseIssued(2, MODEL, bob, alice, INFERENCE, IN_30_DAYS, false, root, LEGAL_HASH, LEGAL_URI);
+        emit ILicenseRegistry.LicenseIssued(
+            2, MODEL, bob, alice, INFERENCE, IN_30_DAYS, false, root, LEGAL_HASH, LEGAL_URI
+        );
         uint256 sub = _issue(alice, bob, _terms(MODEL, INFERENCE, IN_30_DAYS, false, root));
         ILicenseRegistry.License memory license = licenses.licenseOf(sub);
         vm.assertEq(license.parentId, root);
@@ -501,9 +483,7 @@ contract LicenseRegistryTest is ProvenetTest {
 
     function test_sublicence_notParentHolder_reverts() public {
         uint256 root = _issue(owner, alice, _terms(MODEL, INFERENCE | REDISTRIBUTE, 0, false, 0));
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNotParentHolder.selector, root, mallory)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNotParentHolder.selector, root, mallory));
         _issue(mallory, mallory, _terms(MODEL, INFERENCE, 0, false, root));
     }
 
@@ -518,9 +498,7 @@ contract LicenseRegistryTest is ProvenetTest {
 
     function test_sublicence_needsRedistribute() public {
         uint256 root = _issue(owner, alice, _terms(MODEL, INFERENCE | DERIVATIVE, 0, false, 0));
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryParentNotRedistributable.selector, root)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryParentNotRedistributable.selector, root));
         _issue(alice, bob, _terms(MODEL, INFERENCE, 0, false, root));
     }
 
@@ -530,9 +508,7 @@ contract LicenseRegistryTest is ProvenetTest {
         licenses.suspendLicense(root, REASON);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ILicenseRegistry.LicenseRegistryParentInvalid.selector,
-                root,
-                ILicenseRegistry.LicenseReason.Suspended
+                ILicenseRegistry.LicenseRegistryParentInvalid.selector, root, ILicenseRegistry.LicenseReason.Suspended
             )
         );
         _issue(alice, bob, _terms(MODEL, INFERENCE, IN_30_DAYS, false, root));
@@ -563,9 +539,7 @@ contract LicenseRegistryTest is ProvenetTest {
     function test_sublicence_expiryBeyondParent_reverts() public {
         uint256 root = _issue(owner, alice, _terms(MODEL, INFERENCE | REDISTRIBUTE, IN_30_DAYS, false, 0));
         vm.expectRevert(
-            abi.encodeWithSelector(
-                ILicenseRegistry.LicenseRegistryExpiryExceedsParent.selector, IN_60_DAYS, IN_30_DAYS
-            )
+            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryExpiryExceedsParent.selector, IN_60_DAYS, IN_30_DAYS)
         );
         _issue(alice, bob, _terms(MODEL, INFERENCE, IN_60_DAYS, false, root));
         vm.expectRevert(
@@ -817,9 +791,7 @@ contract LicenseRegistryTest is ProvenetTest {
         ILicenseRegistry.LicenseOffer memory offer = _offer(alice, ALL_SCOPES, 0, 0, key, START + 1 days);
         bytes memory signature = _signOffer(key, offer);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                ILicenseRegistry.LicenseRegistryInvalidOfferSigner.selector, vm.addr(key), owner
-            )
+            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryInvalidOfferSigner.selector, vm.addr(key), owner)
         );
         vm.prank(alice);
         licenses.redeemOffer(offer, signature);
@@ -845,8 +817,7 @@ contract LicenseRegistryTest is ProvenetTest {
     //////////////////////////////////////////////////////////////*/
 
     /// @dev The order of secp256k1's group.
-    uint256 internal constant SECP256K1_ORDER =
-        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+    uint256 internal constant SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
 
     /// @dev 0 (perpetual) one time in four, else an expiry within ten years.
     function _maybePerpetual(uint64 seed) internal pure returns (uint64) {

@@ -26,9 +26,7 @@ contract ModelRegistryTest is ProvenetTest {
 
     function test_licenseRegistry_refusesARegistryThatDoesNotPointBack() public {
         ModelRegistry stray = new ModelRegistry(address(0xdead), address(federationLog));
-        vm.expectRevert(
-            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryMisconfigured.selector, address(stray))
-        );
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryMisconfigured.selector, address(stray)));
         new LicenseRegistry(address(stray));
     }
 
@@ -66,9 +64,7 @@ contract ModelRegistryTest is ProvenetTest {
 
     function test_register_firstRegistrationWins() public {
         _register(owner, MODEL);
-        vm.expectRevert(
-            abi.encodeWithSelector(IModelRegistry.ModelRegistryAlreadyRegistered.selector, MODEL, owner)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelRegistryAlreadyRegistered.selector, MODEL, owner));
         _register(mallory, MODEL);
         vm.assertEq(models.modelOwner(MODEL), owner);
     }
@@ -109,9 +105,7 @@ contract ModelRegistryTest is ProvenetTest {
     function test_register_tooManyParents_reverts() public {
         uint256 max = models.MAX_PARENTS();
         bytes32[] memory parents = new bytes32[](max + 1);
-        vm.expectRevert(
-            abi.encodeWithSelector(IModelRegistry.ModelRegistryTooManyParents.selector, max + 1, max)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelRegistryTooManyParents.selector, max + 1, max));
         vm.prank(owner);
         models.registerModel(CHILD, META_URI, META_HASH, parents, 0, 0);
     }
@@ -259,17 +253,13 @@ contract ModelRegistryTest is ProvenetTest {
 
     function test_ownership_onlyPendingOwnerAccepts() public {
         _register(owner, MODEL);
-        vm.expectRevert(
-            abi.encodeWithSelector(IModelRegistry.ModelRegistryNotPendingOwner.selector, MODEL, alice)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelRegistryNotPendingOwner.selector, MODEL, alice));
         vm.prank(alice);
         models.acceptModelOwnership(MODEL);
 
         vm.prank(owner);
         models.transferModelOwnership(MODEL, alice);
-        vm.expectRevert(
-            abi.encodeWithSelector(IModelRegistry.ModelRegistryNotPendingOwner.selector, MODEL, mallory)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelRegistryNotPendingOwner.selector, MODEL, mallory));
         vm.prank(mallory);
         models.acceptModelOwnership(MODEL);
     }
@@ -281,9 +271,7 @@ contract ModelRegistryTest is ProvenetTest {
         vm.prank(owner);
         models.transferModelOwnership(MODEL, address(0));
         vm.assertEq(models.pendingModelOwner(MODEL), address(0));
-        vm.expectRevert(
-            abi.encodeWithSelector(IModelRegistry.ModelRegistryNotPendingOwner.selector, MODEL, alice)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelRegistryNotPendingOwner.selector, MODEL, alice));
         vm.prank(alice);
         models.acceptModelOwnership(MODEL);
     }
@@ -316,9 +304,7 @@ contract ModelRegistryTest is ProvenetTest {
         vm.prank(first);
         models.registerModel(model, META_URI, META_HASH, new bytes32[](0), 0, 0);
         vm.assertEq(models.modelOwner(model), first);
-        vm.expectRevert(
-            abi.encodeWithSelector(IModelRegistry.ModelRegistryAlreadyRegistered.selector, model, first)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelRegistryAlreadyRegistered.selector, model, first));
         vm.prank(second);
         models.registerModel(model, META_URI, META_HASH, new bytes32[](0), 0, 0);
     }
@@ -339,9 +325,10 @@ contract ModelRegistryTest is ProvenetTest {
 
     /// @dev The revert alice's derivative registration of MODEL gets for `reason`.
     function _notLicensed(ILicenseRegistry.LicenseReason reason) internal view returns (bytes memory) {
-        return abi.encodeWithSelector(
-            IModelRegistry.ModelRegistryDerivativeNotLicensed.selector, MODEL, alice, uint8(reason)
-        );
+        return
+            abi.encodeWithSelector(
+                IModelRegistry.ModelRegistryDerivativeNotLicensed.selector, MODEL, alice, uint8(reason)
+            );
     }
 
     /// @dev A one-member federation (alice) with `rounds` rounds recorded.

@@ -108,17 +108,13 @@ contract WatermarkRegistryTest is ProvenetTest {
         bytes32 wrongSalt = keccak256("guess");
         bytes32 computed = watermarks.computeCommitment(owner, MODEL, DIGEST, wrongSalt);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IWatermarkRegistry.WatermarkRegistryRevealMismatch.selector, commitment, computed
-            )
+            abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryRevealMismatch.selector, commitment, computed)
         );
         watermarks.revealWatermark(commitment, DIGEST, wrongSalt);
         bytes32 otherDigest = keccak256("another watermark");
         computed = watermarks.computeCommitment(owner, MODEL, otherDigest, SALT);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IWatermarkRegistry.WatermarkRegistryRevealMismatch.selector, commitment, computed
-            )
+            abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryRevealMismatch.selector, commitment, computed)
         );
         watermarks.revealWatermark(commitment, otherDigest, SALT);
     }
@@ -129,9 +125,7 @@ contract WatermarkRegistryTest is ProvenetTest {
         watermarks.commitWatermark(SUSPECT, commitment);
         bytes32 computed = watermarks.computeCommitment(mallory, SUSPECT, DIGEST, SALT);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IWatermarkRegistry.WatermarkRegistryRevealMismatch.selector, commitment, computed
-            )
+            abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryRevealMismatch.selector, commitment, computed)
         );
         watermarks.revealWatermark(commitment, DIGEST, SALT);
     }
@@ -142,9 +136,7 @@ contract WatermarkRegistryTest is ProvenetTest {
         vm.chainId(block.chainid + 1);
         bytes32 computed = watermarks.computeCommitment(owner, MODEL, DIGEST, SALT);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IWatermarkRegistry.WatermarkRegistryRevealMismatch.selector, commitment, computed
-            )
+            abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryRevealMismatch.selector, commitment, computed)
         );
         watermarks.revealWatermark(commitment, DIGEST, SALT);
     }
@@ -170,9 +162,7 @@ contract WatermarkRegistryTest is ProvenetTest {
     function test_claim_needsRevealAndCommitter() public {
         vm.prank(owner);
         watermarks.commitWatermark(MODEL, commitment);
-        vm.expectRevert(
-            abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryNotRevealed.selector, commitment)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryNotRevealed.selector, commitment));
         vm.prank(owner);
         watermarks.fileClaim(commitment, SUSPECT, EVIDENCE, EVIDENCE_URI);
         watermarks.revealWatermark(commitment, DIGEST, SALT);
@@ -181,9 +171,7 @@ contract WatermarkRegistryTest is ProvenetTest {
         );
         vm.prank(mallory);
         watermarks.fileClaim(commitment, SUSPECT, EVIDENCE, EVIDENCE_URI);
-        vm.expectRevert(
-            abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryUnknownCommitment.selector, SUSPECT)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryUnknownCommitment.selector, SUSPECT));
         vm.prank(owner);
         watermarks.fileClaim(SUSPECT, SUSPECT, EVIDENCE, EVIDENCE_URI);
         vm.expectRevert(abi.encodeWithSelector(IWatermarkRegistry.WatermarkRegistryUnknownClaim.selector, 1));

@@ -120,14 +120,13 @@ contract FederationHandler is Cheats {
             expected = abi.encodeWithSelector(IFederationLog.FederationLogZeroHash.selector);
         } else if (kind == 5) {
             attestations = _pair(attestations[0], attestations[0]);
-            expected = abi.encodeWithSelector(IFederationLog.FederationLogDuplicateSigner.selector, attestations[0].signer);
+            expected =
+                abi.encodeWithSelector(IFederationLog.FederationLogDuplicateSigner.selector, attestations[0].signer);
         } else if (kind == 6) {
-            IFederationLog.Attestation memory outsider =
-                _sign(OUTSIDER_KEY, round, previous, keccak256("outsider"), 1);
+            IFederationLog.Attestation memory outsider = _sign(OUTSIDER_KEY, round, previous, keccak256("outsider"), 1);
             attestations = _sortedPair(attestations[0], outsider);
-            expected = abi.encodeWithSelector(
-                IFederationLog.FederationLogNotMember.selector, federationId, outsider.signer
-            );
+            expected =
+                abi.encodeWithSelector(IFederationLog.FederationLogNotMember.selector, federationId, outsider.signer);
         } else if (kind == 7) {
             // the invited-but-never-accepted key
             IFederationLog.Attestation memory invited =
@@ -137,15 +136,18 @@ contract FederationHandler is Cheats {
                 abi.encodeWithSelector(IFederationLog.FederationLogNotMember.selector, federationId, invited.signer);
         } else if (kind == 8) {
             // forged: an outsider signs in an active member's name
-            bytes32 digest =
-                log.attestationDigest(federationId, round, previous, attestations[0].updateHash, attestations[0].numExamples);
+            bytes32 digest = log.attestationDigest(
+                federationId, round, previous, attestations[0].updateHash, attestations[0].numExamples
+            );
             (attestations[0].r, attestations[0].vs) = vm.signCompact(OUTSIDER_KEY, digest);
-            expected = abi.encodeWithSelector(IFederationLog.FederationLogInvalidSignature.selector, attestations[0].signer);
+            expected =
+                abi.encodeWithSelector(IFederationLog.FederationLogInvalidSignature.selector, attestations[0].signer);
         } else if (kind == 9) {
             // cross-round replay of the last recorded round's attestations
             if (_lastAttestations.length == 0) return;
             attestations = _lastAttestations;
-            expected = abi.encodeWithSelector(IFederationLog.FederationLogInvalidSignature.selector, attestations[0].signer);
+            expected =
+                abi.encodeWithSelector(IFederationLog.FederationLogInvalidSignature.selector, attestations[0].signer);
         } else {
             uint16 minSigners = log.getFederation(federationId).minSigners;
             attestations = new IFederationLog.Attestation[](0);
@@ -199,7 +201,8 @@ contract FederationHandler is Cheats {
         uint256 count = 0;
         for (uint256 pass = 0; pass < 2 && count == 0; ++pass) {
             for (uint256 i = 0; i < n; ++i) {
-                bool active = log.getMember(federationId, vm.addr(_keys[i])).status == IFederationLog.MemberStatus.Active;
+                bool active =
+                    log.getMember(federationId, vm.addr(_keys[i])).status == IFederationLog.MemberStatus.Active;
                 if (active && (pass == 1 || (mask >> i) & 1 == 1)) {
                     picked[i] = true;
                     ++count;
@@ -224,11 +227,7 @@ contract FederationHandler is Cheats {
         bytes32 digest = log.attestationDigest(federationId, round, previous, updateHash, examples);
         (bytes32 r, bytes32 vs) = vm.signCompact(key, digest);
         attestation = IFederationLog.Attestation({
-            signer: vm.addr(key),
-            updateHash: updateHash,
-            numExamples: examples,
-            r: r,
-            vs: vs
+            signer: vm.addr(key), updateHash: updateHash, numExamples: examples, r: r, vs: vs
         });
     }
 

@@ -202,11 +202,7 @@ abstract contract ProvenetTest is TestBase {
         bytes32 digest = federationLog.attestationDigest(federationId, round, previousHash, updateHash, examples);
         (bytes32 r, bytes32 vs) = vm.signCompact(key, digest);
         attestation = IFederationLog.Attestation({
-            signer: vm.addr(key),
-            updateHash: updateHash,
-            numExamples: examples,
-            r: r,
-            vs: vs
+            signer: vm.addr(key), updateHash: updateHash, numExamples: examples, r: r, vs: vs
         });
     }
 

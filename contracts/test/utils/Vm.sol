@@ -61,8 +61,7 @@ interface Vm {
     /// @dev The next event matches on the checked topics and data.
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
     /// @dev As above, from `emitter`.
-    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter)
-        external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     /// @dev Reject this fuzz input unless `condition` holds.
     function assume(bool condition) external pure;
 
