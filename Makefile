@@ -38,6 +38,7 @@ check-artifacts: install
 	$(PY) contracts/compile.py --check
 
 test-contracts: install
+	cd contracts && ../devnet/node_modules/.bin/forge fmt --check src test
 	cd contracts && ../devnet/node_modules/.bin/forge test
 	bash contracts/slither.sh
 

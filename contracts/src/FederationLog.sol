@@ -207,7 +207,9 @@ contract FederationLog is EIP712, IFederationLog {
         uint64 numExamples
     ) private view returns (bytes32) {
         return _hashTypedDataV4(
-            keccak256(abi.encode(ATTESTATION_TYPEHASH, federationId, round, previousGlobalHash, updateHash, numExamples))
+            keccak256(
+                abi.encode(ATTESTATION_TYPEHASH, federationId, round, previousGlobalHash, updateHash, numExamples)
+            )
         );
     }
 

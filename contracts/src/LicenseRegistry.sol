@@ -43,6 +43,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @dev The model registry that says who owns each model.
     IModelRegistry private immutable _models;
+
     /// @dev A licence as stored: one slot. The model is its registry index; times fit 40 bits (year 36812).
     struct StoredLicense {
         uint32 modelIndex;
@@ -213,9 +214,8 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         uint64 oldExpiry = license.expiry;
         // Perpetual licences cannot be extended; a new expiry must be later than the old one and in the future.
         if (
-            oldExpiry == 0
-                || newExpiry != 0
-                    && (newExpiry <= oldExpiry || newExpiry <= block.timestamp || newExpiry > type(uint40).max)
+            oldExpiry == 0 || newExpiry != 0
+                && (newExpiry <= oldExpiry || newExpiry <= block.timestamp || newExpiry > type(uint40).max)
         ) {
             revert LicenseRegistryInvalidExpiry(newExpiry);
         }
@@ -309,10 +309,9 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         uint256 parentId = license.parentId;
         while (parentId != 0) {
             StoredLicense memory parent = _licenses[parentId];
-            if (
-                parent.state != LicenseState.Active
-                    || (parent.expiry != 0 && block.timestamp >= parent.expiry)
-            ) return LicenseReason.ParentInvalid;
+            if (parent.state != LicenseState.Active || (parent.expiry != 0 && block.timestamp >= parent.expiry)) {
+                return LicenseReason.ParentInvalid;
+            }
             parentId = parent.parentId;
         }
         return LicenseReason.None;
