@@ -132,7 +132,7 @@ class ClaimIntentBody(BaseModel):
 
 
 class RoundMetricsBody(BaseModel):
-    round: int = Field(ge=1, le=2**64 - 1)
+    round: int = Field(ge=1, le=MAX_INT64)
     metrics: dict[str, Any] = Field(description="The round's metrics document; its canonical JSON is hashed")
     nonce: int = Field(ge=0, le=2**256 - 1)
     deadline: int = Field(ge=0, le=2**256 - 1)
@@ -651,7 +651,10 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
         record = node.store.round(federation_id, body.round)
         if record is None:
             raise ApiError(404, "unknown-round", f"federation {federation_id} has no recorded round {body.round}")
-        digest = metrics_hash(body.metrics)
+        try:
+            digest = metrics_hash(body.metrics)
+        except (TypeError, ValueError) as error:  # e.g. lone surrogates cannot be UTF-8 encoded
+            raise ApiError(422, "malformed-metrics", f"the metrics cannot be hashed as canonical JSON: {error}") from None
         message = {"federationId": federation_id, "round": body.round, "metricsHash": digest, "nonce": body.nonce,
                    "deadline": body.deadline}
         typed = round_metrics_typed_data(message, node.deployment.chain_id, node.deployment.address("WatermarkRegistry"))
