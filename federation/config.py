@@ -73,7 +73,27 @@ class FederationConfig:
         If not empty, the ServerApp writes ``run_result.json`` and ``global_model.safetensors`` here.
     provenance_hook : str
         If not empty, ``"module:factory"``; ``factory(context)`` returns the
-        :class:`~federation.provenance.ProvenanceHook` that the ServerApp puts outermost.
+        :class:`~federation.provenance.ProvenanceHook` that the ServerApp puts outermost
+        (``"federation.chain:provenance_hook_factory"`` records rounds on chain).
+    federation_id : int
+        On-chain federation whose rounds partners attest and the coordinator records (0: none).
+    chain_id : int
+        Chain id of the EIP-712 attestation domain (partners sign for this chain only).
+    federation_log : str
+        Address of the FederationLog contract (the EIP-712 verifying contract).
+    rpc_url : str
+        JSON-RPC endpoint the coordinator records rounds through.
+    deployment : str
+        Path of the deployment manifest (``devnet/deployments/<chainId>.json``) on the coordinator.
+    coordinator_keystore : str
+        Keystore file of the coordinator's key (on the coordinator's machine).
+    coordinator_password_env : str
+        Name of the environment variable that holds that keystore's password (never the password).
+    outbox : str
+        SQLite file of the round outbox; defaults to ``<output-dir>/outbox.sqlite``.
+    chain_wait : float
+        Seconds the coordinator waits at the end of the run for the outbox to drain; rounds still
+        pending then stay on disk and are sent by ``provenet federation send``.
     """
 
     num_partners: int = 3
@@ -98,6 +118,15 @@ class FederationConfig:
     round_timeout: float = 600.0
     output_dir: str = ""
     provenance_hook: str = ""
+    federation_id: int = 0
+    chain_id: int = 0
+    federation_log: str = ""
+    rpc_url: str = ""
+    deployment: str = ""
+    coordinator_keystore: str = ""
+    coordinator_password_env: str = "PROVENET_PASSWORD"
+    outbox: str = ""
+    chain_wait: float = 60.0
 
     def __post_init__(self) -> None:
         if self.num_partners < 1 or self.num_rounds < 1:

@@ -33,6 +33,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from client_sdk.client import ProvenetClient
 from client_sdk.errors import ChainUnavailable, ProvenetError, TransactionTimeout
 from client_sdk.types import Attestation
 
-__all__ = ["OutboxConflict", "OutboxRow", "PendingRound", "RoundOutbox"]
+__all__ = ["OutboxConflict", "OutboxRow", "PendingRound", "RoundOutbox", "read_outbox_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -352,3 +353,26 @@ class RoundOutbox:
             )
             for r in rows
         ]
+
+
+def read_outbox_rows(path: str | Path, federation_id: int) -> list[OutboxRow]:
+    """The rows of an outbox file without a chain connection (for status displays)."""
+    with closing(sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)) as db:
+        rows = db.execute(
+            "SELECT round, state, new_global_hash, attestations, attempts, tx_hash, block_number, last_error"
+            " FROM rounds WHERE federation_id=? ORDER BY round",
+            (federation_id,),
+        ).fetchall()
+    return [
+        OutboxRow(
+            round=r[0],
+            state=r[1],
+            new_global_hash=r[2],
+            attestations=len(json.loads(r[3])),
+            attempts=r[4],
+            tx_hash=r[5],
+            block_number=r[6],
+            last_error=r[7],
+        )
+        for r in rows
+    ]

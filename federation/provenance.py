@@ -121,6 +121,13 @@ class ProvenanceHook(ABC):
         """
         return None
 
+    def on_run_finished(self) -> None:
+        """Be told that the run is over, normally or not (a chain outbox drains and stops here).
+
+        Optional: the default does nothing.
+        """
+        return None
+
 
 class ProvenanceStrategy(DelegatingStrategy):
     """Outermost strategy wrapper that vets replies and reports rounds to a :class:`ProvenanceHook`.

@@ -155,15 +155,19 @@ def run_federation(grid: Grid, config: FederationConfig, hook: ProvenanceHook | 
 
     torch.set_num_threads(1)
     initial_arrays = model_to_arrays(new_model(config.seed))
-    result = strategy.start(
-        grid=grid,
-        initial_arrays=initial_arrays,
-        num_rounds=config.num_rounds,
-        timeout=config.round_timeout,
-        train_config=config.partner_train_config(),
-        evaluate_config=config.partner_evaluate_config(),
-        evaluate_fn=central_evaluate,
-    )
+    try:
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=initial_arrays,
+            num_rounds=config.num_rounds,
+            timeout=config.round_timeout,
+            train_config=config.partner_train_config(),
+            evaluate_config=config.partner_evaluate_config(),
+            evaluate_fn=central_evaluate,
+        )
+    finally:
+        if hook is not None:
+            hook.on_run_finished()
     rounds = []
     for server_round in range(1, config.num_rounds + 1):
         partners = recorder.partners.get(server_round, {})
