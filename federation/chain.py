@@ -201,7 +201,8 @@ class EIP712AttestationSigner:
         self._accounts: dict[int, LocalAccount] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_keys": self._keys, "target": self.target, "_accounts": {}}
+        # Accounts are rebuilt where the signer lands; only raw keys and settings travel.
+        return {**self.__dict__, "_accounts": {}}
 
     def account_for(self, partner_id: int) -> LocalAccount:
         """The key that signs for ``partner_id``."""
