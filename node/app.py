@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from eth_utils import to_checksum_address
-from fastapi import FastAPI, Path as PathParam, Query, Request
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -281,8 +282,12 @@ def _remember(state: NodeState, kind: str, signer: str, nonce: int, subject: str
 
 def _require_fresh(deadline: int, now: int) -> None:
     if deadline < now:
-        raise ApiError(400, "expired", f"the payload's deadline {deadline} ({utc(min(deadline, 2**40))}) has passed "
-                       f"(chain time {now}); sign again with a later deadline")
+        raise ApiError(
+            400,
+            "expired",
+            f"the payload's deadline {deadline} ({utc(min(deadline, 2**40))}) has passed "
+            f"(chain time {now}); sign again with a later deadline",
+        )
 
 
 # -- the app ---------------------------------------------------------------------------------------
@@ -361,8 +366,11 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
         except Exception:
             head, reachable = None, False
         lag = None if head is None else max(0, head - node.settings.confirmations - cursor)
-        status = "unavailable" if not reachable else ("ok" if lag is not None and lag <= node.settings.ready_max_lag
-                                                      else "degraded")
+        status = (
+            "unavailable"
+            if not reachable
+            else ("ok" if lag is not None and lag <= node.settings.ready_max_lag else "degraded")
+        )
         return {
             "status": status,
             "chain_reachable": reachable,
@@ -469,15 +477,21 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
     async def check(
         model: Annotated[str, Query(pattern=HASH_PATTERN)],
         account: Annotated[str, Query(pattern=ADDRESS_PATTERN)],
-        scope: Annotated[int, Query(ge=1, le=15, description="Bitmask: 1 inference, 2 derivative, 4 redistribute, "
-                                                              "8 commercial")] = 1,
+        scope: Annotated[
+            int, Query(ge=1, le=15, description="Bitmask: 1 inference, 2 derivative, 4 redistribute, 8 commercial")
+        ] = 1,
         source: Literal["index", "chain", "both"] = "index",
     ) -> Response:
         model_hash, holder = _hash(model), _address(account)
         cursor = node.store.cursor()[0]
         now = node.now()
-        body: dict[str, Any] = {"model": model_hash, "account": holder, "scope": scope, "as_of_block": cursor,
-                                "chain_time": now}
+        body: dict[str, Any] = {
+            "model": model_hash,
+            "account": holder,
+            "scope": scope,
+            "as_of_block": cursor,
+            "chain_time": now,
+        }
         if source in ("index", "both"):
             valid, reason, license_id = node.store.check(model_hash, holder, scope, now)
             body.update(valid=valid, reason=reason.name.lower(), license_id=license_id, source="index")
@@ -520,8 +534,14 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
             raise ApiError(409, "replayed", f"offer nonce {offer.nonce} of {signer} was redeemed or cancelled on chain")
         payload = offer.to_json()
         row = _remember(node, "offer", signer, offer.nonce, model, payload, body.signature)
-        return {"id": row, "signer": signer, "model": model, "offer": payload, "signature": body.signature,
-                "status": "published"}
+        return {
+            "id": row,
+            "signer": signer,
+            "model": model,
+            "offer": payload,
+            "signature": body.signature,
+            "status": "published",
+        }
 
     @app.get("/api/offers", response_model=PageBody, tags=["signed writes"], responses=_ERRORS)
     def list_offers(
@@ -540,8 +560,15 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
         items = []
         for row in rows:
             payload = json.loads(row["payload"])
-            item = {"id": row["id"], "signer": row["signer"], "nonce": row["nonce"], "subject": row["subject"],
-                    "payload": payload, "signature": row["signature"], "received_at": row["received_at"]}
+            item = {
+                "id": row["id"],
+                "signer": row["signer"],
+                "nonce": row["nonce"],
+                "subject": row["subject"],
+                "payload": payload,
+                "signature": row["signature"],
+                "received_at": row["received_at"],
+            }
             if kind == "offer":
                 used = node.store.offers(row["signer"], int(row["nonce"]))
                 item["status"] = used[-1]["kind"] if used else ("expired" if payload["deadline"] < now else "open")
@@ -576,8 +603,14 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
         _require_fresh(body.deadline, node.now())
         intent["nonce"], intent["deadline"] = str(body.nonce), str(body.deadline)
         row = _remember(node, "claim-intent", signer, body.nonce, commitment["model"], intent, body.signature)
-        return {"id": row, "signer": signer, "model": commitment["model"], "intent": intent, "status": "accepted",
-                "revealed": commitment["reveal"] is not None}
+        return {
+            "id": row,
+            "signer": signer,
+            "model": commitment["model"],
+            "intent": intent,
+            "status": "accepted",
+            "revealed": commitment["reveal"] is not None,
+        }
 
     @app.get("/api/watermark-claim-intents", response_model=PageBody, tags=["signed writes"], responses=_ERRORS)
     def list_claim_intents(
@@ -618,14 +651,24 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
     def get_federation(federation_id: IdPath) -> dict[str, Any]:
         return federation_or_404(federation_id)
 
-    @app.get("/api/federations/{federation_id}/members", response_model=PageBody, tags=["federations"],
-             responses=_ERRORS, summary="Members with their contributions (rounds, examples)")
+    @app.get(
+        "/api/federations/{federation_id}/members",
+        response_model=PageBody,
+        tags=["federations"],
+        responses=_ERRORS,
+        summary="Members with their contributions (rounds, examples)",
+    )
     def federation_members(federation_id: IdPath, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         members = federation_or_404(federation_id)["members"]
         return _page(members[offset : offset + limit], len(members), limit, offset)
 
-    @app.get("/api/federations/{federation_id}/rounds", response_model=PageBody, tags=["federations"],
-             responses=_ERRORS, summary="Rounds with their attestations and metrics")
+    @app.get(
+        "/api/federations/{federation_id}/rounds",
+        response_model=PageBody,
+        tags=["federations"],
+        responses=_ERRORS,
+        summary="Rounds with their attestations and metrics",
+    )
     def federation_rounds(federation_id: IdPath, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         federation_or_404(federation_id)
         items, total = node.store.rounds(federation_id, limit, offset)
@@ -654,21 +697,43 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
         try:
             digest = metrics_hash(body.metrics)
         except (TypeError, ValueError) as error:  # e.g. lone surrogates cannot be UTF-8 encoded
-            raise ApiError(422, "malformed-metrics", f"the metrics cannot be hashed as canonical JSON: {error}") from None
-        message = {"federationId": federation_id, "round": body.round, "metricsHash": digest, "nonce": body.nonce,
-                   "deadline": body.deadline}
-        typed = round_metrics_typed_data(message, node.deployment.chain_id, node.deployment.address("WatermarkRegistry"))
+            raise ApiError(
+                422, "malformed-metrics", f"the metrics cannot be hashed as canonical JSON: {error}"
+            ) from None
+        message = {
+            "federationId": federation_id,
+            "round": body.round,
+            "metricsHash": digest,
+            "nonce": body.nonce,
+            "deadline": body.deadline,
+        }
+        typed = round_metrics_typed_data(
+            message, node.deployment.chain_id, node.deployment.address("WatermarkRegistry")
+        )
         signer = recover_signer(typed, body.signature)
         if signer != federation["coordinator"]:
-            raise ApiError(403, "not-coordinator", f"the metrics are signed by {signer}, but federation "
-                           f"{federation_id} is coordinated by {federation['coordinator']}")
+            raise ApiError(
+                403,
+                "not-coordinator",
+                f"the metrics are signed by {signer}, but federation "
+                f"{federation_id} is coordinated by {federation['coordinator']}",
+            )
         _require_fresh(body.deadline, node.now())
         if digest != record["metrics_hash"]:
-            raise ApiError(422, "metrics-hash-mismatch", f"the metrics hash to {digest}, but round {body.round} "
-                           f"recorded {record['metrics_hash']} on chain")
-        _remember(node, "round-metrics", signer, body.nonce, f"{federation_id}/{body.round}",
-                  {**message, "nonce": str(body.nonce), "deadline": str(body.deadline), "metrics": body.metrics},
-                  body.signature)
+            raise ApiError(
+                422,
+                "metrics-hash-mismatch",
+                f"the metrics hash to {digest}, but round {body.round} recorded {record['metrics_hash']} on chain",
+            )
+        _remember(
+            node,
+            "round-metrics",
+            signer,
+            body.nonce,
+            f"{federation_id}/{body.round}",
+            {**message, "nonce": str(body.nonce), "deadline": str(body.deadline), "metrics": body.metrics},
+            body.signature,
+        )
         node.store_round_metrics(federation_id, body.round, body.metrics, f"signed by {signer}")
         return {"federation_id": federation_id, "round": body.round, "sha256": digest, "verified": True}
 
@@ -696,7 +761,8 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
 
     # -- pages -----------------------------------------------------------------------------------
 
-    pages.install_routes(app, node, templates, search_results, model_or_404, federation_or_404, audit_json,
-                         HashPath, AddressPath, IdPath)
+    pages.install_routes(
+        app, node, templates, search_results, model_or_404, federation_or_404, audit_json, HashPath, AddressPath, IdPath
+    )
 
     return app

@@ -17,7 +17,6 @@ revealed opening. A failed check marks the report as failed; the report never hi
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shlex
 from typing import Any
 
@@ -27,12 +26,16 @@ from eth_utils import keccak
 from client_sdk.client import ProvenetClient
 from client_sdk.signing import recover_attestation_signer
 from client_sdk.types import Attestation, LicenseReason
-from node.queries import Store, scope_names
+from node.metrics import canonical_json
+from node.queries import Store
 
 __all__ = ["build_audit", "utc"]
 
 _MODEL_RECORD = "(address,uint64,uint32,uint64,uint64,bytes32,string,bytes32[])"
-_ROUND_EVENT = "RoundRecorded(uint64 indexed,uint64 indexed,bytes32,bytes32,bytes32,uint256,(address,bytes32,uint64,bytes32,bytes32)[])"
+_ROUND_EVENT = (
+    "RoundRecorded(uint64 indexed,uint64 indexed,bytes32,bytes32,bytes32,uint256,"
+    "(address,bytes32,uint64,bytes32,bytes32)[])"
+)
 _FED_EVENT = "FederationCreated(uint64 indexed,address indexed,bytes32,bytes32,uint16)"
 _COMMIT_TYPE = (
     "WatermarkCommitment(address owner,uint256 chainId,address registry,bytes32 model,bytes32 watermarkDigest,"
@@ -297,17 +300,18 @@ def _federation_section(
                 "text": (
                     f"Round {number} moved the global model from {round_record['previous_global_hash']} to "
                     f"{round_record['new_global_hash']} on {round_record['examples']} examples, attested by "
-                    + ", ".join(f"{a['signer']} ({a['num_examples']} examples, update {a['update_hash']})"
-                    for a in round_record["attestations"])
+                    + ", ".join(
+                        f"{a['signer']} ({a['num_examples']} examples, update {a['update_hash']})"
+                        for a in round_record["attestations"]
+                    )
                     + f". Metrics hash {round_record['metrics_hash']}."
                 ),
                 "evidence": _evidence(round_record["evidence"]),
-                "commands": [cmd.logs("FederationLog", round_record["block_number"], _ROUND_EVENT, federation_id, number)]
+                "commands": [
+                    cmd.logs("FederationLog", round_record["block_number"], _ROUND_EVENT, federation_id, number)
+                ]
                 + (
-                    [
-                        f"printf '%s' {shlex.quote(json.dumps(metrics['document'], sort_keys=True, separators=(',', ':')))}"
-                        " | sha256sum"
-                    ]
+                    [f"printf '%s' {shlex.quote(canonical_json(metrics['document']).decode())} | sha256sum"]
                     if metrics is not None
                     else []
                 ),
@@ -340,7 +344,10 @@ def _federation_section(
                 "evidence": _evidence(last),
                 "commands": [
                     cmd.call(
-                        "FederationLog", "getMember(uint64,address)((uint8,uint64,uint128))", federation_id, member["member"]
+                        "FederationLog",
+                        "getMember(uint64,address)((uint8,uint64,uint128))",
+                        federation_id,
+                        member["member"],
                     )
                 ],
                 "check": member_check,
@@ -369,9 +376,7 @@ def _license_section(store: Store, client: ProvenetClient, cmd: _Commands, model
                 "fail", f"index says {lic['status']}, chain answers {LicenseReason(int(chain[1])).name.lower()}"
             )
         expiry = "perpetual" if not lic["expiry"] else f"until {utc(lic['expiry'])}"
-        history = "; ".join(
-            f"{e['kind']} at block {e['block_number']} (tx {e['tx_hash']})" for e in lic["history"]
-        )
+        history = "; ".join(f"{e['kind']} at block {e['block_number']} (tx {e['tx_hash']})" for e in lic["history"])
         statements.append(
             {
                 "id": f"licence-{lic['license_id']}",
@@ -431,20 +436,23 @@ def _watermark_section(store: Store, client: ProvenetClient, cmd: _Commands, mod
         )
         reveal = watermark["reveal"]
         if reveal is not None:
-            computed = "0x" + keccak(
-                abi_encode(
-                    ["bytes32", "address", "uint256", "address", "bytes32", "bytes32", "bytes32"],
-                    [
-                        keccak(text=_COMMIT_TYPE),
-                        watermark["owner"],
-                        client.chain_id,
-                        registry,
-                        bytes.fromhex(model[2:]),
-                        bytes.fromhex(reveal["watermark_digest"][2:]),
-                        bytes.fromhex(reveal["salt"][2:]),
-                    ],
-                )
-            ).hex()
+            computed = (
+                "0x"
+                + keccak(
+                    abi_encode(
+                        ["bytes32", "address", "uint256", "address", "bytes32", "bytes32", "bytes32"],
+                        [
+                            keccak(text=_COMMIT_TYPE),
+                            watermark["owner"],
+                            client.chain_id,
+                            registry,
+                            bytes.fromhex(model[2:]),
+                            bytes.fromhex(reveal["watermark_digest"][2:]),
+                            bytes.fromhex(reveal["salt"][2:]),
+                        ],
+                    )
+                ).hex()
+            )
             recompute = (
                 "cast keccak $(cast abi-encode 'f(bytes32,address,uint256,address,bytes32,bytes32,bytes32)' "
                 f"$(cast keccak {shlex.quote(_COMMIT_TYPE)}) {watermark['owner']} {client.chain_id} {registry} "

@@ -15,8 +15,9 @@ __all__ = ["audit_command", "node_app", "render_audit_html", "write_audit"]
 
 HERE = Path(__file__).parent
 
-node_app = typer.Typer(help="The provenance node: chain indexer, JSON API, pages and audit reports.",
-                       no_args_is_help=True)
+node_app = typer.Typer(
+    help="The provenance node: chain indexer, JSON API, pages and audit reports.", no_args_is_help=True
+)
 
 
 @node_app.callback()
@@ -78,8 +79,14 @@ def render_audit_html(report: dict, indexed_block: int, chain_id: int) -> str:
     )
 
 
-def write_audit(model: str, rpc_url: str, deployment: Path | str | None, out_dir: Path, db: str | None = None,
-                metrics: Path | None = None) -> tuple[Path, Path, dict]:
+def write_audit(
+    model: str,
+    rpc_url: str,
+    deployment: Path | str | None,
+    out_dir: Path,
+    db: str | None = None,
+    metrics: Path | None = None,
+) -> tuple[Path, Path, dict]:
     """Index the chain, build the report of ``model`` and write ``audit-<hash>.html`` and ``.json``."""
     from node.app import NodeState
     from node.audit import build_audit
@@ -97,8 +104,9 @@ def write_audit(model: str, rpc_url: str, deployment: Path | str | None, out_dir
         try:
             state.indexer.sync()
             model_hash = model.lower() if model.startswith("0x") else "0x" + model.lower()
-            report = build_audit(state.store, state.client, model_hash, public_rpc_url=state.public_rpc_url,
-                                 now=state.now())
+            report = build_audit(
+                state.store, state.client, model_hash, public_rpc_url=state.public_rpc_url, now=state.now()
+            )
             html = render_audit_html(report, state.store.cursor()[0], state.deployment.chain_id)
         finally:
             state.stop()
@@ -134,7 +142,8 @@ def audit_command(
         raise typer.Exit(1) from None
     summary = report["summary"]
     typer.echo(f"audit report: {html_path}\naudit data:   {json_path}")
-    typer.echo(f"verdict: {summary['verdict']} ({summary['checks_passed']} checks passed, "
-               f"{summary['checks_failed']} failed)")
+    typer.echo(
+        f"verdict: {summary['verdict']} ({summary['checks_passed']} checks passed, {summary['checks_failed']} failed)"
+    )
     if summary["verdict"] != "pass":
         raise typer.Exit(1)

@@ -14,7 +14,9 @@ from pathlib import Path
 __all__ = ["CHAIN_TABLES", "Database", "database_path"]
 
 # Columns every chain-fact table carries: where the fact comes from.
-_EVIDENCE = "block_number INTEGER NOT NULL, log_index INTEGER NOT NULL, tx_hash TEXT NOT NULL, block_time INTEGER NOT NULL"
+_EVIDENCE = (
+    "block_number INTEGER NOT NULL, log_index INTEGER NOT NULL, tx_hash TEXT NOT NULL, block_time INTEGER NOT NULL"
+)
 
 CHAIN_TABLES = (
     "models",

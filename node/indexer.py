@@ -167,7 +167,8 @@ def _store(conn: sqlite3.Connection, event: _Event) -> None:
     key = (event.contract, event.name)
     if key == ("ModelRegistry", "ModelRegistered"):
         conn.execute(
-            f"INSERT OR REPLACE INTO models(model, owner, metadata_hash, metadata_uri, federation_id, final_round, {_EV})"
+            "INSERT OR REPLACE INTO models(model, owner, metadata_hash, metadata_uri, federation_id, final_round,"
+            f" {_EV})"
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
             (a["model"], a["owner"], a["metadataHash"], a["metadataURI"], a["federationId"], a["finalRound"], *ev),
         )
@@ -188,7 +189,8 @@ def _store(conn: sqlite3.Connection, event: _Event) -> None:
         )
     elif key == ("LicenseRegistry", "LicenseIssued"):
         conn.execute(
-            "INSERT OR REPLACE INTO licenses(license_id, model, licensee, issuer, scope, expiry, transferable, parent_id,"
+            "INSERT OR REPLACE INTO licenses(license_id, model, licensee, issuer, scope, expiry, transferable,"
+            " parent_id,"
             f" legal_hash, legal_uri, {_EV}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 a["licenseId"],
@@ -209,7 +211,9 @@ def _store(conn: sqlite3.Connection, event: _Event) -> None:
         kind = "minted" if a["from"] == _ZERO_ADDRESS else "transferred"
         _license_event(conn, a["tokenId"], kind, a["from"], ev, from_account=a["from"], to_account=a["to"])
     elif key == ("LicenseRegistry", "LicenseRenewed"):
-        _license_event(conn, a["licenseId"], "renewed", a["by"], ev, old_expiry=a["oldExpiry"], new_expiry=a["newExpiry"])
+        _license_event(
+            conn, a["licenseId"], "renewed", a["by"], ev, old_expiry=a["oldExpiry"], new_expiry=a["newExpiry"]
+        )
     elif key == ("LicenseRegistry", "LicenseSuspended"):
         _license_event(conn, a["licenseId"], "suspended", a["by"], ev, reason_hash=a["reasonHash"])
     elif key == ("LicenseRegistry", "LicenseReinstated"):
@@ -239,7 +243,8 @@ def _store(conn: sqlite3.Connection, event: _Event) -> None:
         )
     elif key == ("WatermarkRegistry", "OwnershipClaimed"):
         conn.execute(
-            "INSERT OR REPLACE INTO watermark_claims(claim_id, commitment, suspect_hash, model, claimant, evidence_hash,"
+            "INSERT OR REPLACE INTO watermark_claims(claim_id, commitment, suspect_hash, model, claimant,"
+            " evidence_hash,"
             f" evidence_uri, {_EV}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 a["claimId"],

@@ -10,10 +10,10 @@ FastAPI resolves the validated path types passed in by the app factory from them
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from eth_utils import to_checksum_address
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from eth_utils import to_checksum_address
 from jinja2 import Environment
 
 from node.audit import utc

@@ -249,7 +249,8 @@ class Store:
         candidates = [
             r[0]
             for r in self.conn.execute(
-                "SELECT DISTINCT license_id FROM license_events WHERE to_account = ? AND kind IN ('minted', 'transferred')"
+                "SELECT DISTINCT license_id FROM license_events WHERE to_account = ?"
+                " AND kind IN ('minted', 'transferred')"
                 " ORDER BY license_id",
                 (holder,),
             ).fetchall()

@@ -52,6 +52,16 @@ def deploy_chain(tmp: Path, **anvil_args: object) -> ProvenetChain:
         raise
 
 
+@pytest.fixture
+def fresh_chain(tmp_path: Path) -> Iterator[ProvenetChain]:
+    """A fresh Anvil with provenet deployed and nothing else, for tests that rewrite the chain (reorgs)."""
+    chain = deploy_chain(tmp_path)
+    try:
+        yield chain
+    finally:
+        chain.devnet.stop()
+
+
 @pytest.fixture(scope="session")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProvenetChain, Scenario, Path]]:
     """One Anvil for the node's read tests, with the scenario of :mod:`node.scenario` and its metrics file."""
@@ -67,7 +77,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Provenet
 
 
 @pytest.fixture(scope="session")
-def node_state(history: tuple[ProvenetChain, Scenario, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeState]:
+def node_state(
+    history: tuple[ProvenetChain, Scenario, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NodeState]:
     """The node's state on the history chain, indexed to the head (the background indexer is off: tests sync)."""
     chain, _, metrics = history
     settings = NodeSettings(
@@ -124,7 +136,9 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_node(history: tuple[ProvenetChain, Scenario, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_node(
+    history: tuple[ProvenetChain, Scenario, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """A real node (own database, background indexer on) served by uvicorn on loopback."""
     chain, _, metrics = history
     settings = NodeSettings(

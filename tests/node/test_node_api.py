@@ -53,8 +53,14 @@ def test_licence_statuses_are_computed(ctx) -> None:  # type: ignore[no-untyped-
     _, scenario, api = ctx
     page = api.get(f"/api/models/{scenario.model}/licenses", params={"limit": 100}).json()
     status = {item["license_id"]: item["status"] for item in page["items"]}
-    expected = {"valid": "valid", "expired": "expired", "suspended": "suspended", "revoked": "revoked",
-                "parent-invalid": "parent-invalid", "offer": "valid"}
+    expected = {
+        "valid": "valid",
+        "expired": "expired",
+        "suspended": "suspended",
+        "revoked": "revoked",
+        "parent-invalid": "parent-invalid",
+        "offer": "valid",
+    }
     for label, want in expected.items():
         assert status[scenario.licenses[label]] == want, label
     revoked = api.get(f"/api/licenses/{scenario.licenses['revoked']}").json()
@@ -138,7 +144,9 @@ def test_audit_json_passes_and_carries_evidence(ctx) -> None:  # type: ignore[no
     registration = next(s for s in statements if s["id"] == "registration")
     assert registration["commands"][0].startswith("sha256sum")
     assert any(c.startswith("cast call") and "getModel(bytes32)" in c for c in registration["commands"])
-    assert any("RoundRecorded(uint64 indexed" in c for c in next(s for s in statements if s["id"] == "round-1")["commands"])
+    assert any(
+        "RoundRecorded(uint64 indexed" in c for c in next(s for s in statements if s["id"] == "round-1")["commands"]
+    )
     assert api.get(f"/api/models/{scenario.model}/audit").json()["summary"] == report["summary"]
 
 
@@ -200,8 +208,15 @@ def test_bad_input_is_a_json_4xx(ctx, path: str) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/models/" + ZERO, "/api/licenses/4242", "/api/federations/77", "/api/federations/1/rounds/99",
-             "/api/watermarks/" + ZERO, "/api/nothing-here"]
+    "path",
+    [
+        "/api/models/" + ZERO,
+        "/api/licenses/4242",
+        "/api/federations/77",
+        "/api/federations/1/rounds/99",
+        "/api/watermarks/" + ZERO,
+        "/api/nothing-here",
+    ],
 )
 def test_unknown_things_are_json_404(ctx, path: str) -> None:  # type: ignore[no-untyped-def]
     _, _, api = ctx
@@ -212,8 +227,16 @@ def test_unknown_things_are_json_404(ctx, path: str) -> None:  # type: ignore[no
 
 def test_openapi_lists_the_api(api: TestClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
-    for path in ("/api/check", "/api/models/{model}", "/api/federations/{federation_id}/rounds", "/health", "/ready",
-                 "/api/offers", "/api/watermark-claim-intents", "/models/{model}/audit.json"):
+    for path in (
+        "/api/check",
+        "/api/models/{model}",
+        "/api/federations/{federation_id}/rounds",
+        "/health",
+        "/ready",
+        "/api/offers",
+        "/api/watermark-claim-intents",
+        "/models/{model}/audit.json",
+    ):
         assert path in paths
 
 
@@ -225,3 +248,34 @@ def test_cli_audit_writes_html_and_json(history, tmp_path: Path) -> None:  # typ
     assert report["summary"]["verdict"] == "pass"
     assert "<style>" in html.read_text() and "Provenance audit" in html.read_text()
     assert data.exists()
+
+
+def test_audit_command_registers_on_a_typer_app(history, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import typer
+    from typer.testing import CliRunner
+
+    from node.cli import audit_command, node_app
+
+    chain, scenario, _ = history
+    app = typer.Typer()
+    app.command("audit")(audit_command)
+    app.add_typer(node_app, name="node")
+    result = CliRunner().invoke(
+        app,
+        [
+            "audit",
+            scenario.model,
+            "--rpc-url",
+            chain.rpc_url,
+            "--deployment",
+            str(chain.deployment_path),
+            "--out-dir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "verdict: pass" in result.output
+    assert len(list(tmp_path.glob("audit-*.html"))) == 1 and len(list(tmp_path.glob("audit-*.json"))) == 1
+    bad = CliRunner().invoke(app, ["audit", "0x1234", "--rpc-url", chain.rpc_url])
+    assert bad.exit_code == 2
+    assert "serve" in CliRunner().invoke(app, ["node", "--help"]).output

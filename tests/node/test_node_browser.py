@@ -35,8 +35,9 @@ def ensure_chromium() -> str:
         pytest.skip("chromium is missing and installing it needs root (apt-get install chromium)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env, capture_output=True,
-                   timeout=1200)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env, capture_output=True, timeout=1200
+    )
     return "/usr/bin/chromium"
 
 
@@ -46,8 +47,9 @@ def capture(url: str, name: str, height: int = 2000) -> str:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="provenet-chromium-") as profile:
         base = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size=1280,{height}"]
-        subprocess.run([*base, f"--screenshot={SCREENSHOTS / (name + '.png')}", url], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [*base, f"--screenshot={SCREENSHOTS / (name + '.png')}", url], check=True, capture_output=True, timeout=120
+        )
         dom = subprocess.run([*base, "--dump-dom", url], check=True, capture_output=True, timeout=120, text=True)
     assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
     return dom.stdout
@@ -64,8 +66,13 @@ def test_model_page(site) -> None:  # type: ignore[no-untyped-def]
     dom = capture(f"{url}/models/{scenario.model}", "model")
     assert scenario.model in dom
     assert scenario.coordinator in dom
-    for status, label in (("valid", "Valid"), ("expired", "Expired"), ("suspended", "Suspended"),
-                          ("revoked", "Revoked"), ("parent-invalid", "Parent invalid")):
+    for status, label in (
+        ("valid", "Valid"),
+        ("expired", "Expired"),
+        ("suspended", "Suspended"),
+        ("revoked", "Revoked"),
+        ("parent-invalid", "Parent invalid"),
+    ):
         assert f'data-status="{status}"' in dom and f">{label}</span>" in dom
     assert "<svg" in dom and "Lineage graph" in dom
     assert scenario.commitment in dom and "Revealed" in dom

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,20 +12,17 @@ from node.db import Database
 from node.indexer import Indexer, IndexerError, IndexProgress
 from node.queries import Store
 
-from conftest import ProvenetChain, deploy_chain  # type: ignore[import-not-found]
-
 
 def _h(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+ProvenetChain = Any  # tests/node/conftest.py's ProvenetChain (conftest modules are not imported by name)
+
+
 @pytest.fixture
-def chain(tmp_path: Path) -> Iterator[ProvenetChain]:
-    fresh = deploy_chain(tmp_path)
-    try:
-        yield fresh
-    finally:
-        fresh.devnet.stop()
+def chain(fresh_chain: ProvenetChain) -> ProvenetChain:
+    return fresh_chain
 
 
 def _models(db: Database) -> set[str]:

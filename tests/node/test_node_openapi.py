@@ -6,6 +6,8 @@ plugin does not load under this pytest version.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -25,9 +27,17 @@ def test_no_server_error(operations) -> None:  # type: ignore[no-untyped-def]
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=int(os.environ.get("NODE_FUZZ_EXAMPLES", "15")),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         def run(case) -> None:  # type: ignore[no-untyped-def]
             response = case.call()
+            if case.path == "/ready" and response.status_code == 503:
+                return  # documented: not ready while the chain is unreachable or the index lags
+            assert response.status_code < 500, f"{case.method} {case.formatted_path} {case.query}: {response.text}"
             case.validate_response(response, checks=[not_a_server_error])
 
         try:

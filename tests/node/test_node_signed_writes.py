@@ -22,14 +22,20 @@ def ctx(history, api, node_state):  # type: ignore[no-untyped-def]
 
 
 def _offer(scenario, now: int, nonce: int, deadline_in: int = 3600) -> LicenseOffer:  # type: ignore[no-untyped-def]
-    return LicenseOffer(model=bytes.fromhex(scenario.model[2:]), scope=Scope.INFERENCE, nonce=nonce,
-                        deadline=now + deadline_in, price=10**15)
+    return LicenseOffer(
+        model=bytes.fromhex(scenario.model[2:]),
+        scope=Scope.INFERENCE,
+        nonce=nonce,
+        deadline=now + deadline_in,
+        price=10**15,
+    )
 
 
 def _post_offer(ctx, signer_index: int, offer: LicenseOffer):  # type: ignore[no-untyped-def]
     chain, _, api, _ = ctx
-    signature = sign_offer(chain.accounts[signer_index], offer, chain.deployment.chain_id,
-                           chain.deployment.address("LicenseRegistry"))
+    signature = sign_offer(
+        chain.accounts[signer_index], offer, chain.deployment.chain_id, chain.deployment.address("LicenseRegistry")
+    )
     return api.post("/api/offers", json={"offer": offer.to_json(), "signature": "0x" + signature.hex()})
 
 
@@ -56,8 +62,9 @@ def test_offer_refusals(ctx) -> None:  # type: ignore[no-untyped-def]
     assert used_on_chain.status_code == 409
     unsigned = api.post("/api/offers", json={"offer": _offer(scenario, now, nonce=1004).to_json()})
     assert unsigned.status_code == 422 and unsigned.json()["error"] == "invalid-request"
-    garbage = api.post("/api/offers", json={"offer": _offer(scenario, now, nonce=1005).to_json(),
-                                            "signature": "0x" + "00" * 65})
+    garbage = api.post(
+        "/api/offers", json={"offer": _offer(scenario, now, nonce=1005).to_json(), "signature": "0x" + "00" * 65}
+    )
     assert garbage.status_code == 400 and garbage.json()["error"] == "bad-signature"
     malformed = api.post("/api/offers", json={"offer": {"model": "zz"}, "signature": "0x00"})
     assert malformed.status_code == 422
@@ -65,9 +72,14 @@ def test_offer_refusals(ctx) -> None:  # type: ignore[no-untyped-def]
 
 def _intent(ctx, nonce: int, deadline_in: int = 3600, signer_index: int = 0):  # type: ignore[no-untyped-def]
     chain, scenario, _, node = ctx
-    intent = {"commitment": scenario.commitment, "suspectHash": _h(f"suspect-{nonce}"),
-              "evidenceHash": _h("evidence"), "evidenceURI": "https://provenet.example/evidence-2.pdf",
-              "nonce": nonce, "deadline": node.now() + deadline_in}
+    intent = {
+        "commitment": scenario.commitment,
+        "suspectHash": _h(f"suspect-{nonce}"),
+        "evidenceHash": _h("evidence"),
+        "evidenceURI": "https://provenet.example/evidence-2.pdf",
+        "nonce": nonce,
+        "deadline": node.now() + deadline_in,
+    }
     typed = claim_intent_typed_data(intent, chain.deployment.chain_id, chain.deployment.address("WatermarkRegistry"))
     return {**intent, "signature": sign_typed(chain.accounts[signer_index], typed)}
 
@@ -112,12 +124,23 @@ def test_round_metrics_signed_by_the_coordinator(ctx) -> None:  # type: ignore[n
     def body(doc: dict, nonce: int, signer: int = 0, deadline_in: int = 3600) -> dict:
         from node.metrics import metrics_hash
 
-        message = {"federationId": fid, "round": 1, "metricsHash": metrics_hash(doc), "nonce": nonce,
-                   "deadline": node.now() + deadline_in}
-        typed = round_metrics_typed_data(message, chain.deployment.chain_id,
-                                         chain.deployment.address("WatermarkRegistry"))
-        return {"round": 1, "metrics": doc, "nonce": nonce, "deadline": message["deadline"],
-                "signature": sign_typed(chain.accounts[signer], typed)}
+        message = {
+            "federationId": fid,
+            "round": 1,
+            "metricsHash": metrics_hash(doc),
+            "nonce": nonce,
+            "deadline": node.now() + deadline_in,
+        }
+        typed = round_metrics_typed_data(
+            message, chain.deployment.chain_id, chain.deployment.address("WatermarkRegistry")
+        )
+        return {
+            "round": 1,
+            "metrics": doc,
+            "nonce": nonce,
+            "deadline": message["deadline"],
+            "signature": sign_typed(chain.accounts[signer], typed),
+        }
 
     ok = api.post(f"/api/federations/{fid}/metrics", json=body(document, 1))
     assert ok.status_code == 201 and ok.json()["verified"] is True
