@@ -148,8 +148,8 @@ def test_licence_and_federation_scenario(chain: Chain, request: pytest.FixtureRe
     assert client.licenses._read("proceedsOf", owner.address) >= PRICE
     assert client.licenses.offer_nonce_used(owner.address, offer.nonce)
 
-    record_ = client.licenses.get(license_id)
-    assert (record_.holder, record_.model, record_.scope, record_.state) == (
+    licence = client.licenses.get(license_id)
+    assert (licence.holder, licence.model, licence.scope, licence.state) == (
         licensee.address,
         model,
         Scope.INFERENCE | Scope.COMMERCIAL,
@@ -199,14 +199,14 @@ def test_licence_and_federation_scenario(chain: Chain, request: pytest.FixtureRe
     assert records[0]["previous_global_hash"] == ZERO_HASH
     assert records[1]["previous_global_hash"] == records[0]["new_global_hash"] == round_hash(federation_id, 1)
     log_address = chain.deployment.address("FederationLog")
-    for record_ in records:
-        expected = sorted(signed[record_["round"]], key=lambda a: int(a.signer, 16))
-        assert record_["attestations"] == expected
-        assert record_["examples"] == sum(a.num_examples for a in expected)
-        signers = [
-            recover_attestation_signer(a, chain.deployment.chain_id, log_address) for a in record_["attestations"]
-        ]
-        assert sorted(signers) == sorted(m.address for m in chain.members)
+    for round_record in records:
+        expected = sorted(signed[round_record["round"]], key=lambda a: int(a.signer, 16))
+        assert round_record["attestations"] == expected
+        assert round_record["examples"] == sum(a.num_examples for a in expected)
+        signers = {
+            recover_attestation_signer(a, chain.deployment.chain_id, log_address) for a in round_record["attestations"]
+        }
+        assert signers == {m.address for m in chain.members}
 
 
 # ---------------------------------------------------------------------------------------------
