@@ -20,7 +20,7 @@ from client_sdk.contract_errors import (
     ModelRegistryUnknownModel,
 )
 from client_sdk.deploy import Deployment, DeploymentMismatch, deploy_contracts
-from client_sdk.devnet import DevnetProcess, free_port
+from client_sdk.devnet import DevnetProcess, free_port, start_anvil
 from client_sdk.errors import ChainUnavailable, ProvenetValueError
 from client_sdk.rpc import make_web3
 from client_sdk.types import LicenseReason, LicenseState, LicenseTerms, Scope
@@ -224,3 +224,51 @@ def test_deployment_load_errors(tmp_path: Path) -> None:
         Deployment.load(broken)
     with pytest.raises(DeploymentMismatch, match="WatermarkRegistry"):
         Deployment(chain_id=1, contracts={}).address("WatermarkRegistry")
+
+
+# ---------------------------------------------------------------------------------------------
+# a chain that goes away or goes back
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_stopped_chain_is_reported_as_unavailable() -> None:
+    devnet = start_anvil()
+    try:
+        owner, licensee = devnet.accounts(2)
+        client = ProvenetClient(devnet.rpc_url, deploy_contracts(make_web3(devnet.rpc_url), owner))
+        model = weights("stopped chain")
+        client.models.register(owner, model)
+    finally:
+        devnet.stop()
+    reads = {
+        "check": lambda: client.licenses.check(model, licensee.address, Scope.INFERENCE),
+        "check_many": lambda: client.licenses.check_many([(licensee.address, model, Scope.INFERENCE)]),
+        "owner_of": lambda: client.models.owner_of(model),
+    }
+    for name, read in reads.items():
+        with pytest.raises(ChainUnavailable) as caught:
+            read()
+        message = str(caught.value)
+        assert devnet.rpc_url in message, name
+        # The reason is quoted from urllib3: it must come out clean, without its closing quote.
+        assert 'refused"' not in message and "refused'" not in message, (name, message)
+
+
+def test_writes_after_a_chain_reset_do_not_hang() -> None:
+    """After ``evm_revert`` (or a fresh devnet on the same URL) the node's nonces went back: the SDK's
+    cached nonce must follow, or the transaction waits forever behind a nonce gap."""
+    devnet = start_anvil()
+    try:
+        owner, licensee = devnet.accounts(2)
+        client = ProvenetClient(devnet.rpc_url, deploy_contracts(make_web3(devnet.rpc_url), owner))
+        model = weights("chain reset")
+        client.models.register(owner, model)
+        snapshot = client.rpc.call("evm_snapshot", [])
+        client.licenses.issue(owner, licensee.address, LicenseTerms(model=model, scope=Scope.INFERENCE))
+        assert client.rpc.call("evm_revert", [snapshot]) is True
+
+        client.sender(owner).receipt_timeout = 5
+        license_id = client.licenses.issue(owner, licensee.address, LicenseTerms(model=model, scope=Scope.INFERENCE))
+        assert license_id == 1
+    finally:
+        devnet.stop()
