@@ -268,6 +268,13 @@ def load_test_set(seed: int = 0) -> TensorDataset:
     return _dataset(images[test_idx], labels[test_idx])
 
 
+def load_training_pool(seed: int = 0) -> TensorDataset:
+    """Return the whole pool the partners' shards are cut from (no test, no coordinator examples)."""
+    images, labels = _load_digits_arrays()
+    pool_idx, _, _ = _split_indices(labels, seed)
+    return _dataset(images[pool_idx], labels[pool_idx])
+
+
 def load_coordinator_set(seed: int = 0) -> TensorDataset:
     """Return the coordinator's own clean examples (used to keep accuracy while watermarking)."""
     images, labels = _load_digits_arrays()
