@@ -192,5 +192,5 @@ def _short(error: BaseException) -> str:
     for marker in ("Failed to establish a new connection: ", "Read timed out"):
         if marker in text:
             tail = text.split(marker, 1)[1] if marker.endswith(": ") else marker
-            return tail.split("'))")[0].split(")")[0].strip() or type(error).__name__
+            return tail.split(")")[0].strip().strip("\"'") or type(error).__name__
     return type(error).__name__ + (f": {text[:160]}" if text else "")

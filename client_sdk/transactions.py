@@ -172,10 +172,24 @@ class NonceManager:
     next_nonce: int | None = None
 
     def take(self, w3: Web3) -> int:
-        """The nonce to use now (the caller holds ``lock``); fetched from the node when unknown."""
-        if self.next_nonce is None:
-            self.next_nonce = int(w3.eth.get_transaction_count(self.address, "pending"))
-        return self.next_nonce
+        """The nonce to use now (the caller holds ``lock``): the node's pending count.
+
+        Every nonce committed here was broadcast while the lock was held, so the node's pending count
+        already includes it. The count is asked each time because it can go down: a devnet restarted
+        from an older state, or ``evm_revert``, forgets transactions, and a cached nonce ahead of the node
+        would queue behind a gap and never be mined. It goes up when another process sends from the key.
+        """
+        pending = int(w3.eth.get_transaction_count(self.address, "pending"))
+        if self.next_nonce is not None and pending < self.next_nonce:
+            log.warning(
+                "the node's pending nonce for %s is %d, below the %d this process expected: the chain forgot "
+                "transactions (restarted from an older state?); continuing from the node's count",
+                self.address,
+                pending,
+                self.next_nonce,
+            )
+        self.next_nonce = pending
+        return pending
 
     def commit(self, nonce: int) -> None:
         self.next_nonce = nonce + 1
