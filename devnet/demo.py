@@ -1,10 +1,18 @@
 """`make demo`: the provenet story on a local devnet, told step by step.
 
 Starts its own Anvil (a fresh chain on a free loopback port, state in a temporary folder, so your own
-devnet is untouched), deploys the contracts and runs the licence story: the owner registers a model,
-issues a licence and signs an offer; licensees load the weights through the gate; an unlicensed account,
-tampered weights, an expired and a revoked licence are refused. The devnet is stopped at the end, also
-on failure.
+devnet is untouched) and deploys the contracts. Then
+
+- the federation story: the coordinator creates a federation of three partners, who join with their own
+  keys; Flower trains the digits model (simulation engine), every partner signs an attestation of its
+  update each round and every round is recorded on chain through the outbox; the final model is
+  exported, registered with its provenance pointer, handed to the owner, its watermark committed, and
+  its lineage and watermark verified;
+- the licence story on that model: the owner issues a licence and signs an offer; licensees load the
+  weights through the gate; an unlicensed account, tampered weights, an expired and a revoked licence
+  are refused.
+
+The devnet is stopped at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -45,33 +53,110 @@ def refused(what: str, action) -> None:
     raise SystemExit(f"demo failed: {what} was not refused")
 
 
-def make_weights(path: Path) -> None:
-    """A small model's weights, saved with safetensors (never pickle)."""
-    import torch
-    from safetensors.torch import save_file
+def federation_story(client: ProvenetClient, keystores: Path, work: Path) -> Path:
+    """Federate three partners, record every round, release the model; return the released file."""
+    import logging
+    import os
 
-    torch.manual_seed(7)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    from client_sdk.devnet_lifecycle import demo_password
+    from federation.chain import ChainProvenanceHook, ChainTarget, EIP712AttestationSigner, hash32
+    from federation.config import FederationConfig
+    from federation.engines import run_simulation
+    from federation.release import initial_global_hash, release_model, verify_lineage
+    from federation.watermark import load_trigger_set, verify
+
+    os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
+    logging.getLogger("flwr").setLevel(logging.WARNING)
+
+    def account(name: str):
+        return load_account(name, password=demo_password(), directory=keystores)
+
+    coordinator, owner = account("coordinator"), account("owner")
+    partners = [account(f"partner{i}") for i in (1, 2, 3)]
+    config = FederationConfig(num_partners=3, num_rounds=3, watermark=True, seed=0)
+
+    step(
+        "F1. The coordinator creates a federation; each partner joins with its own key",
+        "round 1 must build on the initial model's hash; every round needs 2 of the 3 partners' signatures",
+    )
+    federation_id = client.federations.create(
+        coordinator, [p.address for p in partners], 2, initial_global_hash=hash32(initial_global_hash(config))
+    )
+    for partner in partners:
+        client.federations.accept(partner, federation_id)
+        console.print(f"{partner.address} joined federation {federation_id}")
+
+    step(
+        "F2. Flower trains the digits CNN: 3 partners, 3 rounds (simulation engine)",
+        "each partner signs an EIP-712 attestation of its update; the coordinator checks every signature and "
+        "membership, watermarks the aggregate, and records the round on chain through a durable outbox",
+    )
+    hook = ChainProvenanceHook(client, coordinator, federation_id, work / "run" / "outbox.sqlite")
+    signer = EIP712AttestationSigner(
+        {i: bytes(p.key) for i, p in enumerate(partners)},
+        ChainTarget(client.chain_id, client.federations.address, federation_id),
+    )
+    result = run_simulation(config, hook=hook, signer=signer)
+    table = Table("round", "new global hash (on chain)", "attestations", "examples", "test accuracy", "block")
+    for record, outcome in zip(client.federations.round_records(federation_id), result.rounds, strict=True):
+        table.add_row(
+            str(record["round"]),
+            "0x" + record["new_global_hash"].hex()[:20] + "…",
+            str(len(record["attestations"])),
+            str(record["examples"]),
+            f"{outcome.central['test-accuracy']:.3f}",
+            str(record["block_number"]),
+        )
+    console.print(table)
+
+    step(
+        "F3. Release: export, register with its provenance pointer, hand to the owner, commit the watermark",
+    )
+    release = release_model(
+        client,
+        coordinator,
+        result,
+        federation_id,
+        work / "release",
+        config=config,
+        partners=[p.address for p in partners],
+        owner=owner,
+    )
+    console.print(
+        f"{Path(release.model_path).name}: SHA-256 {release.weights_hash}\n"
+        f"registered for federation {release.federation_id}, final round {release.final_round}; owner {release.owner}\n"
+        f"watermark commitment {release.watermark_commitment} (trigger set and salt stay secret)"
+    )
+
+    step("F4. Anyone recomputes the lineage from the file and the chain (`provenet verify lineage`)")
+    for check in verify_lineage(release.model_path, client).checks:
+        mark = "[bold green]PASS[/]" if check.passed else "[bold red]FAIL[/]"
+        console.print(f"{mark} {check.name:<18} {check.detail}")
+    outcome = verify(release.model_path, load_trigger_set(release.trigger_set_path))
+    console.print(
+        f"watermark: trigger-set accuracy {outcome.accuracy:.2f} against chance 0.10, "
+        f"one-sided binomial p-value {outcome.p_value:.1e} (`provenet watermark verify`)"
+    )
+    return Path(release.model_path)
 
 
-def licence_story(client: ProvenetClient, keystores: Path, work: Path) -> None:
+def licence_story(client: ProvenetClient, keystores: Path, work: Path, weights: Path) -> None:
     from client_sdk.devnet_lifecycle import demo_password
 
     def account(name: str):
         return load_account(name, password=demo_password(), directory=keystores)
 
     owner, licensee1, licensee2, stranger = (account(n) for n in ("owner", "licensee1", "licensee2", "partner3"))
-    weights = work / "digits-cnn.safetensors"
-    make_weights(weights)
     model = weights_hash(weights)
 
     step(
-        "1. The model owner registers the weights",
+        "1. The owner holds the federation's registered model",
         f"weights file {weights.name}: SHA-256 {model.hex()}\n(anyone can recompute it with `sha256sum`)",
     )
-    receipt = client.models.register(owner, model, metadata_uri="ipfs://provenet-demo/model-card.json")
-    console.print(f"registered by {owner.address} in block {receipt['blockNumber']}")
+    record = client.models.get(model)
+    console.print(f"owner {record.owner}; provenance: federation {record.federation_id}, round {record.final_round}")
+    if record.owner != owner.address:
+        raise SystemExit(f"demo failed: the model is owned by {record.owner}, not by the owner account")
 
     step("2. The owner issues a licence to licensee1", "scope: inference, valid 30 days, not transferable")
     now = client.block_timestamp()
@@ -157,7 +242,11 @@ def main() -> int:
         root, work = Path(tmp) / "devnet", Path(tmp) / "work"
         work.mkdir()
         console.print(
-            Panel.fit("provenet demo: licences that gate model weights, on a local Anvil devnet", style="bold blue")
+            Panel.fit(
+                "provenet demo: a federation trains a model with every round on chain, then licences gate it,"
+                " on a local Anvil devnet",
+                style="bold blue",
+            )
         )
         try:
             from client_sdk.devnet import free_port
@@ -168,7 +257,8 @@ def main() -> int:
                 f" contracts deployed from the committed artifacts"
             )
             client = ProvenetClient(info.status.rpc_url, info.deployment)
-            licence_story(client, root / "keystores", work)
+            weights = federation_story(client, root / "keystores", work)
+            licence_story(client, root / "keystores", work, weights)
         finally:
             devnet_down(root)
             console.print("\ndevnet stopped.")
