@@ -49,6 +49,7 @@ test: check-artifacts lint test-contracts test-python
 
 lint: install
 	$(VENV)/bin/ruff check client_sdk federation node tests bench contracts/compile.py devnet/demo.py
+	$(VENV)/bin/mypy client_sdk
 
 bench: install
 	$(PY) bench/gas.py

@@ -89,7 +89,7 @@ class _ContractClient:
 
     def __init__(self, client: ProvenetClient) -> None:
         self.client = client
-        self.address = client.deployment.address(self.name)
+        self.address = to_checksum_address(client.deployment.address(self.name))
         self.contract = client.w3.eth.contract(address=self.address, abi=load_artifact(self.name).abi)
 
     def _read(self, function: str, *args: Any) -> Any:
