@@ -458,10 +458,6 @@ class ChainProvenanceHook(ProvenanceHook):
             )
         )
 
-    def on_reply_excluded(self, server_round: int, reply: Message, reason: str) -> None:
-        """Exclusions are logged by the wrapper; nothing goes on chain for them."""
-        return None
-
     def on_run_finished(self) -> None:
         """Wait (bounded) for the outbox to drain, then stop its sender; say what is still pending."""
         self.drained = self.outbox.wait_drained(self.drain_timeout)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -423,7 +424,8 @@ def federate_command(
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     client = _connect(rpc_url, deployment)
-    if not os.environ.get(password_env):
+    demo_keystores = core._keystore_dir(keystore_dir).resolve() == (core._devnet_root() / "keystores").resolve()
+    if demo_keystores and not os.environ.get(password_env):
         # The devnet's demo keystores use the documented devnet password; partners' SuperNodes read it
         # from this variable too (deployment engine).
         from client_sdk.devnet_lifecycle import demo_password
@@ -577,7 +579,7 @@ def _train(
         coordinator_password_env=password_env,
         outbox=str(out / "outbox.sqlite"),
     )
-    node_configs = [
+    node_configs: list[Mapping[str, str | int]] = [
         {
             "attestation-signer": "federation.chain:keystore_signer_factory",
             "keystore": str(_keystore_path(name, keystore_dir)),
