@@ -29,7 +29,7 @@ from federation.engines import run_simulation
 from federation.release import initial_global_hash
 
 TARGET_RATIO = 1.10
-REPEATS = 2
+REPEATS = 3
 CONFIG = FederationConfig(num_partners=3, num_rounds=5, seed=0)
 
 

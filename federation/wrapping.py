@@ -82,6 +82,11 @@ def _metric_values(reply: Message) -> dict[str, float]:
     return values
 
 
+def _partner_order(reply: Message) -> tuple[int, int]:
+    partner_id = None if reply.has_error() else reply_partner_id(reply)
+    return (partner_id if partner_id is not None else 1 << 62, int(reply.metadata.src_node_id))
+
+
 class PartnerMetricsStrategy(DelegatingStrategy):
     """Records each partner's reported train and evaluate metrics per round.
 
@@ -103,8 +108,12 @@ class PartnerMetricsStrategy(DelegatingStrategy):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """Record the metrics of every reply with content, then delegate."""
-        replies = list(replies)
+        """Record the metrics of every reply with content, then delegate them in partner order.
+
+        Replies arrive in completion order; floating-point sums depend on the order of their terms, so
+        aggregating in a fixed order makes the same run give the same global hash every time.
+        """
+        replies = sorted(replies, key=_partner_order)
         for reply in replies:
             if not reply.has_error():
                 self._entry(server_round, reply).train = _metric_values(reply)
