@@ -56,6 +56,9 @@ bench: install
 	$(PY) bench/license_check.py
 	$(PY) bench/hashing.py
 	$(PY) bench/load.py
+	$(PY) bench/fl_overhead.py
+	$(PY) bench/watermark.py
+	$(PY) bench/node.py
 
 clean:
 	rm -rf contracts/out contracts/cache devnet/run test-artifacts

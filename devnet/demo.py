@@ -34,6 +34,7 @@ from client_sdk.hashing import weights_hash
 from client_sdk.types import LicenseOffer, LicenseTerms, Scope
 
 console = Console()
+OUTPUT_DIR = Path(__file__).resolve().parent.parent / "demo-output"
 
 
 def step(title: str, text: str = "") -> None:
@@ -237,6 +238,82 @@ def licence_story(client: ProvenetClient, keystores: Path, work: Path, weights: 
     console.print(table)
 
 
+def node_story(rpc_url: str, deployment_path: Path, weights: Path, work: Path) -> None:
+    """Write the audit report, start the node, print where to look; stop it when the reader is done."""
+    import json
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    from client_sdk.devnet import free_port
+    from node.cli import write_audit
+
+    step(
+        "N1. The provenance node indexes the chain and writes the audit report",
+        "every statement carries its transaction, block and time, and a command a third party can run",
+    )
+    rounds = [json.loads(p.read_text()) for p in sorted((work / "run" / "round-metrics").glob("round-*.json"))]
+    metrics = work / "node-metrics.json"
+    metrics.write_text(json.dumps({"federation_id": rounds[0]["federation_id"], "rounds": rounds}))
+    model = "0x" + weights_hash(weights).hex()
+    out_dir = OUTPUT_DIR
+    html_path, json_path, report = write_audit(model, rpc_url, deployment_path, out_dir, metrics=metrics)
+    summary = report["summary"]
+    console.print(f"audit report written: {html_path}\n                      {json_path}")
+    console.print(
+        f"verdict: [bold {'green' if summary['verdict'] == 'pass' else 'red'}]{summary['verdict']}[/]"
+        f" ({summary['checks_passed']} checks passed, {summary['checks_failed']} failed)"
+    )
+    if summary["verdict"] != "pass":
+        raise SystemExit("demo failed: the audit report does not hold")
+
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "client_sdk.cli",
+        "node",
+        "serve",
+        "--rpc-url",
+        rpc_url,
+        "--deployment",
+        str(deployment_path),
+        "--db",
+        str(work / "node.db"),
+        "--port",
+        str(port),
+        "--metrics",
+        str(metrics),
+    ]
+    node = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or node.poll() is not None:
+                raise SystemExit("demo failed: the node did not become ready")
+            time.sleep(0.3)
+        console.print(f"node ready: {base}/")
+        console.print(f"[bold]audit report of the federation's model: {base}/models/{model}/audit[/]")
+        console.print(f"model page: {base}/models/{model}    federation page: {base}/federations/1")
+        if sys.stdin.isatty() and not os.environ.get("CI"):
+            console.input("\n[dim]the node and the devnet stay up until you press Enter… [/]")
+    finally:
+        node.terminate()
+        try:
+            node.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            node.kill()
+        console.print("node stopped.")
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="provenet-demo-") as tmp:
         root, work = Path(tmp) / "devnet", Path(tmp) / "work"
@@ -259,6 +336,7 @@ def main() -> int:
             client = ProvenetClient(info.status.rpc_url, info.deployment)
             weights = federation_story(client, root / "keystores", work)
             licence_story(client, root / "keystores", work, weights)
+            node_story(info.status.rpc_url, info.deployment_path, weights, work)
         finally:
             devnet_down(root)
             console.print("\ndevnet stopped.")

@@ -35,7 +35,8 @@ def metrics_hash(document: Any) -> str:
 
 def _first_number(document: dict[str, Any], keys: tuple[str, ...]) -> float | None:
     flat: dict[str, Any] = dict(document)
-    for section in ("central", "evaluate", "train"):
+    # "aggregated" is the federation's own round document (federation.chain.canonical_round_metrics).
+    for section in ("central", "evaluate", "aggregated", "train"):
         if isinstance(document.get(section), dict):
             for key, value in document[section].items():
                 flat.setdefault(key, value)
