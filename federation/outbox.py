@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS rounds (
 """
 
 
+_ROW_QUERY = (
+    "SELECT round, state, new_global_hash, attestations, attempts, tx_hash, block_number, last_error"
+    " FROM rounds WHERE federation_id=?"
+)
+
+
 class OutboxConflict(ProvenetError):
     """The chain or the outbox holds a different round under the same number: the logs have diverged."""
 
@@ -330,49 +336,31 @@ class RoundOutbox:
 
     def rows(self, state: str | None = None) -> list[OutboxRow]:
         """The rounds in the outbox, in order (optionally only ``pending`` or ``recorded`` ones)."""
-        query = (
-            "SELECT round, state, new_global_hash, attestations, attempts, tx_hash, block_number, last_error"
-            " FROM rounds WHERE federation_id=?"
-        )
+        query = _ROW_QUERY
         args: Sequence[object] = (self.federation_id,)
         if state is not None:
             query += " AND state=?"
             args = (self.federation_id, state)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY round", args).fetchall()
-        return [
-            OutboxRow(
-                round=r[0],
-                state=r[1],
-                new_global_hash=r[2],
-                attestations=len(json.loads(r[3])),
-                attempts=r[4],
-                tx_hash=r[5],
-                block_number=r[6],
-                last_error=r[7],
-            )
-            for r in rows
-        ]
+        return [_outbox_row(r) for r in rows]
 
 
 def read_outbox_rows(path: str | Path, federation_id: int) -> list[OutboxRow]:
     """The rows of an outbox file without a chain connection (for status displays)."""
     with closing(sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)) as db:
-        rows = db.execute(
-            "SELECT round, state, new_global_hash, attestations, attempts, tx_hash, block_number, last_error"
-            " FROM rounds WHERE federation_id=? ORDER BY round",
-            (federation_id,),
-        ).fetchall()
-    return [
-        OutboxRow(
-            round=r[0],
-            state=r[1],
-            new_global_hash=r[2],
-            attestations=len(json.loads(r[3])),
-            attempts=r[4],
-            tx_hash=r[5],
-            block_number=r[6],
-            last_error=r[7],
-        )
-        for r in rows
-    ]
+        rows = db.execute(f"{_ROW_QUERY} ORDER BY round", (federation_id,)).fetchall()
+    return [_outbox_row(r) for r in rows]
+
+
+def _outbox_row(r: tuple) -> OutboxRow:
+    return OutboxRow(
+        round=r[0],
+        state=r[1],
+        new_global_hash=r[2],
+        attestations=len(json.loads(r[3])),
+        attempts=r[4],
+        tx_hash=r[5],
+        block_number=r[6],
+        last_error=r[7],
+    )
