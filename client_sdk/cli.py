@@ -140,9 +140,9 @@ def _parse_time(text: str | None) -> int:
     """``0``/``never``, unix seconds, ``+30d``/``+12h``/``+90m``/``+45s`` from now, or an ISO date."""
     if text is None or text in ("0", "never", "perpetual"):
         return 0
-    if text.isdigit():
+    if text.isascii() and text.isdecimal():
         return int(text)
-    if text.startswith("+") and text[-1] in "smhd" and text[1:-1].isdigit():
+    if text.startswith("+") and text[-1] in "smhd" and text[1:-1].isascii() and text[1:-1].isdecimal():
         factor = {"s": 1, "m": 60, "h": 3600, "d": 86400}[text[-1]]
         return int(time.time()) + int(text[1:-1]) * factor
     try:
@@ -873,6 +873,10 @@ def main() -> None:
     except ProvenetError as error:
         err.print(f"[bold red]error[/]: {error}")
         sys.exit(_exit_for(error))
+    except (ValueError, FileNotFoundError, IsADirectoryError) as error:
+        # Bad input that reached a library before our checks: a message, not a traceback.
+        err.print(f"[bold red]error[/]: {error}")
+        sys.exit(2)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

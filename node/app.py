@@ -746,7 +746,7 @@ def create_app(settings: NodeSettings, state: NodeState | None = None) -> FastAP
         if re.fullmatch(ADDRESS_PATTERN, text):
             account = _address(text)
             return {"query": text, "kind": "address", "hits": pages.account_hits(node, account)}
-        if text.isdigit() and len(text) < 18:
+        if text.isascii() and text.isdecimal() and len(text) < 18:
             hits = []
             if node.store.federation(int(text)):
                 hits.append({"kind": "federation", "federation_id": int(text)})

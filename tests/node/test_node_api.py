@@ -180,6 +180,9 @@ def test_search(ctx) -> None:  # type: ignore[no-untyped-def]
     account = api.get("/api/search", params={"q": scenario.holders["valid"]}).json()
     assert {"kind": "licence-held", "license_id": scenario.licenses["valid"], "status": "valid"} in account["hits"]
     assert api.get("/api/search", params={"q": "not a thing"}).json()["kind"] == "unrecognised"
+    # Unicode digits are not numbers to look up (found by schemathesis: int("²") raises).
+    assert api.get("/api/search", params={"q": "²"}).json()["kind"] == "unrecognised"
+    assert api.get("/search", params={"q": "١٢"}).status_code == 200
 
 
 @pytest.mark.parametrize(
