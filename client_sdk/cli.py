@@ -46,7 +46,10 @@ CORE_GROUPS = {
 console = Console()
 err = Console(stderr=True)
 
-RpcUrl = Annotated[str, typer.Option("--rpc-url", envvar="PROVENET_RPC_URL", help="JSON-RPC endpoint.")]
+RpcUrl = Annotated[
+    str | None,
+    typer.Option("--rpc-url", envvar="PROVENET_RPC_URL", help="JSON-RPC endpoint (default: the running devnet's)."),
+]
 DeploymentOpt = Annotated[
     Path | None,
     typer.Option("--deployment", envvar="PROVENET_DEPLOYMENT", help="Deployment manifest (default: devnet's)."),
@@ -90,9 +93,22 @@ def _keystore_dir(directory: Path | None) -> Path:
     return keystore_dir()
 
 
-def _client(rpc_url: str, deployment: Path | None) -> Any:
+def _client(rpc_url: str | None, deployment: Path | None) -> Any:
+    """The chain: ``--rpc-url`` / ``--deployment``, else the running devnet's (status file and manifest),
+    else ``http://127.0.0.1:8545``."""
     from client_sdk.client import connect
+    from client_sdk.devnet import read_status
 
+    if rpc_url is None:
+        root = _devnet_root()
+        status = read_status(root / "run")
+        if status is not None and status.running:
+            rpc_url = status.rpc_url
+            manifest = root / "deployments" / f"{status.chain_id}.json"
+            if deployment is None and manifest.is_file():
+                deployment = manifest
+        else:
+            rpc_url = DEFAULT_RPC
     return connect(rpc_url, deployment)
 
 
@@ -270,7 +286,7 @@ def devnet_status_command(as_json: JsonOpt = False) -> None:
 
 @devnet_app.command("deploy")
 def devnet_deploy_command(
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     keystore: Annotated[Path, typer.Option("--keystore", help="Keystore file of the deployer.")] = Path(
         "deployer.json"
     ),
@@ -282,6 +298,7 @@ def devnet_deploy_command(
     from client_sdk.deploy import deploy_contracts
     from client_sdk.rpc import ensure_reachable, make_web3
 
+    rpc_url = rpc_url or DEFAULT_RPC
     w3 = make_web3(rpc_url)
     chain_id = ensure_reachable(w3, rpc_url)
     deployer = load_account(keystore, password_env=password_env)
@@ -388,7 +405,7 @@ def model_register(
     parent: Annotated[list[str] | None, typer.Option(help="Parent model hash (repeatable).")] = None,
     federation_id: Annotated[int, typer.Option(help="Federation that trained it (provenance).")] = 0,
     final_round: Annotated[int, typer.Option(help="Its final recorded round.")] = 0,
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     password_env: PasswordEnv = "PROVENET_PASSWORD",
@@ -425,9 +442,7 @@ def _model_json(record: Any) -> dict:
 
 
 @model_app.command("show")
-def model_show(
-    model: str, rpc_url: RpcUrl = DEFAULT_RPC, deployment: DeploymentOpt = None, as_json: JsonOpt = False
-) -> None:
+def model_show(model: str, rpc_url: RpcUrl = None, deployment: DeploymentOpt = None, as_json: JsonOpt = False) -> None:
     """Show a registered model."""
     data = _model_json(_client(rpc_url, deployment).models.get(_model_ref(model)))
 
@@ -442,7 +457,7 @@ def model_show(
 
 @model_app.command("lineage")
 def model_lineage(
-    model: str, rpc_url: RpcUrl = DEFAULT_RPC, deployment: DeploymentOpt = None, as_json: JsonOpt = False
+    model: str, rpc_url: RpcUrl = None, deployment: DeploymentOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Show a model and all its ancestors."""
     data = [_model_json(r) for r in _client(rpc_url, deployment).models.lineage(_model_ref(model))]
@@ -481,7 +496,7 @@ def license_issue(
     legal_file: Annotated[Path | None, typer.Option(help="The legal text (hashed).")] = None,
     legal_hash: Annotated[str | None, typer.Option(help="SHA-256 of the legal text.")] = None,
     legal_uri: Annotated[str, typer.Option(help="Where the legal text lives.")] = "",
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     password_env: PasswordEnv = "PROVENET_PASSWORD",
@@ -519,7 +534,7 @@ def license_offer(
     legal_file: Annotated[Path | None, typer.Option()] = None,
     legal_hash: Annotated[str | None, typer.Option()] = None,
     legal_uri: Annotated[str, typer.Option()] = "",
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     password_env: PasswordEnv = "PROVENET_PASSWORD",
@@ -559,7 +574,7 @@ def license_offer(
 def license_redeem(
     offer_file: Path,
     account: AccountOpt,
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     password_env: PasswordEnv = "PROVENET_PASSWORD",
@@ -587,7 +602,7 @@ def _manage(action: str) -> Any:
         account: AccountOpt,
         expires: Annotated[str | None, typer.Option(help="New expiry (renew only).")] = None,
         reason: Annotated[str | None, typer.Option(help="Hash of the reason (suspend/revoke).")] = None,
-        rpc_url: RpcUrl = DEFAULT_RPC,
+        rpc_url: RpcUrl = None,
         deployment: DeploymentOpt = None,
         keystore_dir: KeystoreDir = None,
         password_env: PasswordEnv = "PROVENET_PASSWORD",
@@ -624,7 +639,7 @@ def license_check(
     model: str,
     holder: Annotated[str, typer.Argument(help="Address or account name.")],
     scope: Annotated[str, typer.Option(help="Scopes to check.")] = "inference",
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     as_json: JsonOpt = False,
@@ -651,7 +666,7 @@ def license_check(
 def license_list(
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     holder: Annotated[str | None, typer.Option(help="Only this holder.")] = None,
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     as_json: JsonOpt = False,
@@ -710,7 +725,7 @@ def watermark_commit(
     digest: Annotated[str, typer.Option(help="The watermark digest (hex).")],
     account: AccountOpt,
     salt_file: Annotated[Path, typer.Option(help="Where the secret salt is kept (created if missing).")],
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     password_env: PasswordEnv = "PROVENET_PASSWORD",
@@ -736,7 +751,7 @@ def watermark_reveal(
     digest: Annotated[str, typer.Option(help="The watermark digest (hex).")],
     salt_file: Annotated[Path, typer.Option(help="The salt file written at commit.")],
     account: AccountOpt,
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     password_env: PasswordEnv = "PROVENET_PASSWORD",
@@ -760,7 +775,7 @@ def watermark_claim(
     evidence_file: Annotated[Path, typer.Option(help="Evidence (e.g. the verification report), hashed.")],
     evidence_uri: Annotated[str, typer.Option(help="Where the evidence is published.")],
     account: AccountOpt,
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     password_env: PasswordEnv = "PROVENET_PASSWORD",
@@ -790,7 +805,7 @@ def load_command(
     account: Annotated[str, typer.Option("--account", "-a", help="Address or account name whose licence counts.")],
     scope: Annotated[str, typer.Option(help="Use asked for.")] = "inference",
     model: Annotated[str | None, typer.Option(help="The registered weights hash you expect.")] = None,
-    rpc_url: RpcUrl = DEFAULT_RPC,
+    rpc_url: RpcUrl = None,
     deployment: DeploymentOpt = None,
     keystore_dir: KeystoreDir = None,
     as_json: JsonOpt = False,

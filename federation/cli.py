@@ -61,23 +61,6 @@ class LineageFailed(ProvenetError):
     """At least one lineage check failed."""
 
 
-def _connect(rpc_url: str | None, deployment: Path | None) -> Any:
-    """The chain: ``--rpc-url`` / ``--deployment``, else the devnet's status file and manifest."""
-    from client_sdk.client import connect
-    from client_sdk.devnet import read_status
-
-    root = core._devnet_root()
-    if rpc_url is None:
-        status = read_status(root / "run")
-        if status is not None and status.running:
-            rpc_url = status.rpc_url
-            if deployment is None and (root / "deployments" / f"{status.chain_id}.json").is_file():
-                deployment = root / "deployments" / f"{status.chain_id}.json"
-        else:
-            rpc_url = core.DEFAULT_RPC
-    return connect(rpc_url, deployment)
-
-
 def _keystore_path(name: str, keystore_dir: Path | None) -> Path:
     from client_sdk.accounts import list_accounts
 
@@ -126,7 +109,7 @@ def create_command(
     from federation.config import FederationConfig
     from federation.release import initial_global_hash
 
-    client = _connect(rpc_url, deployment)
+    client = core._client(rpc_url, deployment)
     signer = core._signer(coordinator, password_env, keystore_dir)
     members = [core._address(m, keystore_dir) for m in member]
     start = core._bytes32(initial_hash, "initial hash") if initial_hash else None
@@ -160,7 +143,7 @@ def join_command(
     password_env: PasswordEnv = "PROVENET_PASSWORD",
 ) -> None:
     """Accept membership of a federation you were invited to, with your own key."""
-    client = _connect(rpc_url, deployment)
+    client = core._client(rpc_url, deployment)
     signer = core._signer(account, password_env, keystore_dir)
     client.federations.accept(signer, federation_id)
     console.print(f"{signer.address} is now an active member of federation {federation_id}")
@@ -174,7 +157,7 @@ def show_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a federation: coordinator, members and their contributions, recorded rounds."""
-    client = _connect(rpc_url, deployment)
+    client = core._client(rpc_url, deployment)
     state = client.federations.get(federation_id)
     members = _members(client, federation_id)
     rounds = client.federations.round_records(federation_id)
@@ -257,7 +240,7 @@ def status_command(
         rows = read_outbox_rows(path, federation_id)
         head: int | str
         try:
-            head = _connect(rpc_url, deployment).federations.get(federation_id).last_round
+            head = core._client(rpc_url, deployment).federations.get(federation_id).last_round
         except ChainUnavailable as error:
             head = f"unreachable ({error})"
         data["federations"].append(
@@ -304,7 +287,7 @@ def send_command(
     from federation.outbox import RoundOutbox
 
     path = _outbox_location(out, outbox)
-    client = _connect(rpc_url, deployment)
+    client = core._client(rpc_url, deployment)
     signer = core._signer(coordinator, password_env, keystore_dir)
     for federation_id in _outbox_federations(path):
         box = RoundOutbox(path, client, signer, federation_id)
@@ -332,7 +315,7 @@ def release_command(
 
     result = RunResult.read(out / "run")
     config = FederationConfig.from_run_config(result.config)
-    client = _connect(rpc_url, deployment)
+    client = core._client(rpc_url, deployment)
     partners = [a for a, _ in _members(client, config.federation_id)]
     release = _release(
         client,
@@ -423,7 +406,7 @@ def federate_command(
         raise ProvenetValueError(f"--partners {partners} but {len(names)} --partner account(s) given")
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    client = _connect(rpc_url, deployment)
+    client = core._client(rpc_url, deployment)
     demo_keystores = core._keystore_dir(keystore_dir).resolve() == (core._devnet_root() / "keystores").resolve()
     if demo_keystores and not os.environ.get(password_env):
         # The devnet's demo keystores use the documented devnet password; partners' SuperNodes read it
@@ -607,7 +590,7 @@ def lineage_command(
 
     if not model_file.is_file():
         raise ProvenetValueError(f"{model_file} is not a file")
-    report = verify_lineage(model_file, _connect(rpc_url, deployment))
+    report = verify_lineage(model_file, core._client(rpc_url, deployment))
     if as_json:
         _print(report.to_json())
     else:
