@@ -634,6 +634,21 @@ for _action in ("renew", "suspend", "reinstate", "revoke"):
     license_app.command(_action)(_manage(_action))
 
 
+@license_app.command("use")
+def license_use(
+    license_id: int,
+    account: AccountOpt,
+    rpc_url: RpcUrl = None,
+    deployment: DeploymentOpt = None,
+    keystore_dir: KeystoreDir = None,
+    password_env: PasswordEnv = "PROVENET_PASSWORD",
+) -> None:
+    """Choose which of your licences counts for its model (a new licence does not replace a valid one)."""
+    client = _client(rpc_url, deployment)
+    client.licenses.use(_signer(account, password_env, keystore_dir), license_id)
+    console.print(f"licence #{license_id} is now the one checked for its model")
+
+
 @license_app.command("check")
 def license_check(
     model: str,

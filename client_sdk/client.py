@@ -225,6 +225,10 @@ class LicenseRegistryClient(_ContractClient):
     def transfer(self, holder: LocalAccount, license_id: int, to: str) -> Any:
         return self._write(holder, "safeTransferFrom", holder.address, to_checksum_address(to), license_id)
 
+    def use(self, holder: LocalAccount, license_id: int) -> Any:
+        """Make ``license_id`` the licence ``checkLicense`` considers for its holder and model."""
+        return self._write(holder, "useLicense", license_id)
+
     def withdraw_proceeds(self, owner: LocalAccount) -> Any:
         return self._write(owner, "withdrawProceeds")
 

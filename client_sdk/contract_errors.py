@@ -439,6 +439,15 @@ class LicenseRegistryNotAuthorized(GeneratedRevert):
     hint = "`account` may not manage this licence (only the model owner or the parent licence's holder may)"
 
 
+class LicenseRegistryNotHolder(GeneratedRevert):
+    """``LicenseRegistryNotHolder(uint256,address)``: `account` does not hold this licence."""
+
+    contract_name = "LicenseRegistry"
+    error_signature = "LicenseRegistryNotHolder(uint256,address)"
+    fields = ('license_id', 'account')
+    hint = '`account` does not hold this licence'
+
+
 class LicenseRegistryNotModelOwner(GeneratedRevert):
     """``LicenseRegistryNotModelOwner(bytes32,address)``: `account` is not the owner of `model`."""
 
@@ -536,6 +545,15 @@ class LicenseRegistryTooDeep(GeneratedRevert):
     error_signature = "LicenseRegistryTooDeep(uint8)"
     fields = ('depth',)
     hint = 'Sublicence chains are bounded so that validity checks stay bounded'
+
+
+class LicenseRegistryTransferableExceedsParent(GeneratedRevert):
+    """``LicenseRegistryTransferableExceedsParent(uint256)``: A sublicence cannot be transferable when its parent is not."""
+
+    contract_name = "LicenseRegistry"
+    error_signature = "LicenseRegistryTransferableExceedsParent(uint256)"
+    fields = ('parent_id',)
+    hint = 'A sublicence cannot be transferable when its parent is not'
 
 
 class LicenseRegistryUnknownLicense(GeneratedRevert):
@@ -874,6 +892,7 @@ ERRORS_BY_SIGNATURE: dict[str, type[GeneratedRevert]] = {
     "LicenseRegistryMisconfigured(address)": LicenseRegistryMisconfigured,
     "LicenseRegistryModelMismatch(bytes32,bytes32)": LicenseRegistryModelMismatch,
     "LicenseRegistryNotAuthorized(uint256,address)": LicenseRegistryNotAuthorized,
+    "LicenseRegistryNotHolder(uint256,address)": LicenseRegistryNotHolder,
     "LicenseRegistryNotModelOwner(bytes32,address)": LicenseRegistryNotModelOwner,
     "LicenseRegistryNotParentHolder(uint256,address)": LicenseRegistryNotParentHolder,
     "LicenseRegistryNotTransferable(uint256)": LicenseRegistryNotTransferable,
@@ -885,6 +904,7 @@ ERRORS_BY_SIGNATURE: dict[str, type[GeneratedRevert]] = {
     "LicenseRegistryParentNotRedistributable(uint256)": LicenseRegistryParentNotRedistributable,
     "LicenseRegistryScopeExceedsParent(uint8,uint8)": LicenseRegistryScopeExceedsParent,
     "LicenseRegistryTooDeep(uint8)": LicenseRegistryTooDeep,
+    "LicenseRegistryTransferableExceedsParent(uint256)": LicenseRegistryTransferableExceedsParent,
     "LicenseRegistryUnknownLicense(uint256)": LicenseRegistryUnknownLicense,
     "LicenseRegistryUnknownModel(bytes32)": LicenseRegistryUnknownModel,
     "LicenseRegistryWithdrawFailed(address,uint256)": LicenseRegistryWithdrawFailed,

@@ -210,6 +210,12 @@ def _store(conn: sqlite3.Connection, event: _Event) -> None:
     elif key == ("LicenseRegistry", "Transfer"):
         kind = "minted" if a["from"] == _ZERO_ADDRESS else "transferred"
         _license_event(conn, a["tokenId"], kind, a["from"], ev, from_account=a["from"], to_account=a["to"])
+    elif key == ("LicenseRegistry", "LicenseInUse"):
+        # Which licence checkLicense considers for a holder: the contract says so, the index follows.
+        if a["inUse"]:
+            _license_event(conn, a["licenseId"], "in-use", a["holder"], ev, to_account=a["holder"])
+        else:
+            _license_event(conn, a["licenseId"], "out-of-use", a["holder"], ev, from_account=a["holder"])
     elif key == ("LicenseRegistry", "LicenseRenewed"):
         _license_event(
             conn, a["licenseId"], "renewed", a["by"], ev, old_expiry=a["oldExpiry"], new_expiry=a["newExpiry"]

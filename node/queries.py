@@ -223,8 +223,8 @@ class Store:
             history=[
                 dict(e, evidence=_evidence(e))
                 for e in self.conn.execute(
-                    "SELECT * FROM license_events WHERE license_id = ? AND kind != 'minted'"
-                    " ORDER BY block_number, log_index",
+                    "SELECT * FROM license_events WHERE license_id = ?"
+                    " AND kind NOT IN ('minted', 'in-use', 'out-of-use') ORDER BY block_number, log_index",
                     (license_id,),
                 ).fetchall()
             ],
@@ -260,19 +260,20 @@ class Store:
         return [x for x in (self.license(lid, now) for lid in page) if x is not None], len(held)
 
     def held_license(self, model: str, account: str) -> int:
-        """The licence ``checkLicense`` considers for ``account``: mirrors the contract's ``_held`` index."""
+        """The licence ``checkLicense`` considers for ``account``: the contract's ``LicenseInUse`` events."""
         held = 0
         for event in self.conn.execute(
-            "SELECT e.license_id, e.from_account, e.to_account FROM license_events e"
+            "SELECT e.license_id, e.kind FROM license_events e"
             " JOIN licenses l ON l.license_id = e.license_id"
-            " WHERE l.model = ? AND e.kind IN ('minted', 'transferred') AND (e.to_account = ? OR e.from_account = ?)"
+            " WHERE l.model = ? AND ((e.kind = 'in-use' AND e.to_account = ?)"
+            " OR (e.kind = 'out-of-use' AND e.from_account = ?))"
             " ORDER BY e.block_number, e.log_index",
             (model, account, account),
         ).fetchall():
-            if event["from_account"] == account and held == event["license_id"]:
-                held = 0
-            if event["to_account"] == account:
+            if event["kind"] == "in-use":
                 held = int(event["license_id"])
+            elif held == event["license_id"]:
+                held = 0
         return held
 
     def check(self, model: str, account: str, scope: int, now: int) -> tuple[bool, LicenseReason, int]:

@@ -54,6 +54,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         LicenseState state;
         uint8 depth;
         bool transferable;
+        bool suspendedByOwner;
     }
 
     /// @dev Licence records by id.
@@ -136,7 +137,8 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
             scope: scope,
             state: LicenseState.Active,
             depth: 0,
-            transferable: transferable
+            transferable: transferable,
+            suspendedByOwner: false
         });
     }
 
@@ -196,6 +198,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         if (parent.expiry != 0 && (terms.expiry == 0 || terms.expiry > parent.expiry)) {
             revert LicenseRegistryExpiryExceedsParent(terms.expiry, parent.expiry);
         }
+        if (terms.transferable && !parent.transferable) revert LicenseRegistryTransferableExceedsParent(parentId);
         if (parent.depth >= MAX_DEPTH) revert LicenseRegistryTooDeep(parent.depth);
         // depth < MAX_DEPTH (4), so +1 cannot overflow a uint8.
         unchecked {
@@ -209,7 +212,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @inheritdoc ILicenseRegistry
     function renewLicense(uint256 licenseId, uint64 newExpiry) external {
-        StoredLicense storage license = _requireAuthority(licenseId, msg.sender);
+        (StoredLicense storage license,) = _requireAuthority(licenseId, msg.sender);
         if (license.state == LicenseState.Revoked) revert LicenseRegistryLicenseRevoked(licenseId);
         uint64 oldExpiry = license.expiry;
         // Perpetual licences cannot be extended; a new expiry must be later than the old one and in the future.
@@ -232,23 +235,27 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @inheritdoc ILicenseRegistry
     function suspendLicense(uint256 licenseId, bytes32 reasonHash) external {
-        StoredLicense storage license = _requireAuthority(licenseId, msg.sender);
+        (StoredLicense storage license, bool byModelOwner) = _requireAuthority(licenseId, msg.sender);
         if (license.state != LicenseState.Active) revert LicenseRegistryWrongState(licenseId, license.state);
         license.state = LicenseState.Suspended;
+        license.suspendedByOwner = byModelOwner;
         emit LicenseSuspended(licenseId, msg.sender, reasonHash);
     }
 
     /// @inheritdoc ILicenseRegistry
     function reinstateLicense(uint256 licenseId) external {
-        StoredLicense storage license = _requireAuthority(licenseId, msg.sender);
+        (StoredLicense storage license, bool byModelOwner) = _requireAuthority(licenseId, msg.sender);
         if (license.state != LicenseState.Suspended) revert LicenseRegistryWrongState(licenseId, license.state);
+        // A suspension by the model owner (incident response) is lifted by the model owner only.
+        if (license.suspendedByOwner && !byModelOwner) revert LicenseRegistryNotAuthorized(licenseId, msg.sender);
         license.state = LicenseState.Active;
+        license.suspendedByOwner = false;
         emit LicenseReinstated(licenseId, msg.sender);
     }
 
     /// @inheritdoc ILicenseRegistry
     function revokeLicense(uint256 licenseId, bytes32 reasonHash) external {
-        StoredLicense storage license = _requireAuthority(licenseId, msg.sender);
+        (StoredLicense storage license,) = _requireAuthority(licenseId, msg.sender);
         if (license.state == LicenseState.Revoked) revert LicenseRegistryLicenseRevoked(licenseId);
         license.state = LicenseState.Revoked;
         emit LicenseRevoked(licenseId, msg.sender, reasonHash);
@@ -325,16 +332,17 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         }
     }
 
-    /// @dev The licence, if `account` is its model's owner or (for a sublicence) its parent's holder.
+    /// @dev The licence, if `account` is its model's owner or (for a sublicence) its parent's holder, and
+    /// whether `account` is the model owner.
     function _requireAuthority(uint256 licenseId, address account)
         private
         view
-        returns (StoredLicense storage license)
+        returns (StoredLicense storage license, bool byModelOwner)
     {
         license = _licenses[licenseId];
         if (license.modelIndex == 0) revert LicenseRegistryUnknownLicense(licenseId);
-        if (_models.modelOwner(_models.modelAt(license.modelIndex)) == account) return license;
-        if (license.parentId != 0 && _ownerOf(license.parentId) == account) return license;
+        if (_models.modelOwner(_models.modelAt(license.modelIndex)) == account) return (license, true);
+        if (license.parentId != 0 && _ownerOf(license.parentId) == account) return (license, false);
         revert LicenseRegistryNotAuthorized(licenseId, account);
     }
 
@@ -348,8 +356,26 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
         }
         from = super._update(to, tokenId, auth);
         uint32 modelIndex = license.modelIndex;
-        if (from != address(0) && _held[modelIndex][from] == tokenId) delete _held[modelIndex][from];
-        if (to != address(0)) _held[modelIndex][to] = tokenId;
+        if (from != address(0) && _held[modelIndex][from] == tokenId) {
+            delete _held[modelIndex][from];
+            emit LicenseInUse(from, tokenId, false);
+        }
+        if (to != address(0)) {
+            // An incoming licence takes over only from none or an invalid one: nobody can displace a valid
+            // licence by sending or sublicensing another to its holder. The holder chooses with useLicense.
+            uint256 current = _held[modelIndex][to];
+            if (current == 0 || _evaluate(current, 0) != LicenseReason.None) {
+                _held[modelIndex][to] = tokenId;
+                emit LicenseInUse(to, tokenId, true);
+            }
+        }
+    }
+
+    /// @inheritdoc ILicenseRegistry
+    function useLicense(uint256 licenseId) external {
+        if (_ownerOf(licenseId) != msg.sender) revert LicenseRegistryNotHolder(licenseId, msg.sender);
+        _held[_licenses[licenseId].modelIndex][msg.sender] = licenseId;
+        emit LicenseInUse(msg.sender, licenseId, true);
     }
 
     /*//////////////////////////////////////////////////////////////

@@ -831,4 +831,82 @@ contract LicenseRegistryTest is ProvenetTest {
         vm.assertEq(uint256(uint8(reason)), uint256(uint8(expected)), "reason code");
         vm.assertEq(valid, expected == ILicenseRegistry.LicenseReason.None, "validity");
     }
+
+    /*//////////////////////////////////////////////////////////////
+                   REVIEW FINDINGS: LICENCE IN USE, SUSPENSION, TRANSFERABILITY
+    //////////////////////////////////////////////////////////////*/
+
+    function test_inUse_aSublicencePushedOntoAValidHolderDoesNotDisplaceIt() public {
+        uint256 good = _issue(owner, alice, _terms(MODEL, ALL_SCOPES, 0, false, 0));
+        uint256 mallorys = _issue(owner, mallory, _terms(MODEL, INFERENCE | REDISTRIBUTE, 0, false, 0));
+        uint256 junk = _issue(mallory, alice, _terms(MODEL, INFERENCE, 0, false, mallorys));
+        vm.prank(mallory);
+        licenses.revokeLicense(junk, REASON);
+
+        vm.assertEq(licenses.heldLicense(MODEL, alice), good);
+        _expectReason(alice, COMMERCIAL, ILicenseRegistry.LicenseReason.None);
+    }
+
+    function test_inUse_aTransferredLicenceReplacesOnlyAnInvalidOne() public {
+        uint256 expiring = _issue(owner, alice, _terms(MODEL, INFERENCE, IN_30_DAYS, false, 0));
+        uint256 gift = _issue(owner, bob, _terms(MODEL, INFERENCE | COMMERCIAL, 0, true, 0));
+        vm.prank(bob);
+        licenses.transferFrom(bob, alice, gift);
+        vm.assertEq(licenses.heldLicense(MODEL, alice), expiring, "a valid licence in use stays in use");
+
+        vm.warp(IN_30_DAYS + 1);
+        uint256 renewal = _issue(owner, alice, _terms(MODEL, INFERENCE, IN_60_DAYS, false, 0));
+        vm.assertEq(licenses.heldLicense(MODEL, alice), renewal, "an expired licence in use is replaced");
+    }
+
+    function test_useLicense_holderChoosesAndEmits() public {
+        uint256 first = _issue(owner, alice, _terms(MODEL, INFERENCE, 0, false, 0));
+        uint256 upgrade = _issue(owner, alice, _terms(MODEL, INFERENCE | COMMERCIAL, 0, false, 0));
+        vm.assertEq(licenses.heldLicense(MODEL, alice), first);
+        _expectReason(alice, COMMERCIAL, ILicenseRegistry.LicenseReason.ScopeNotGranted);
+
+        vm.expectEmit(address(licenses));
+        emit ILicenseRegistry.LicenseInUse(alice, upgrade, true);
+        vm.prank(alice);
+        licenses.useLicense(upgrade);
+        _expectReason(alice, COMMERCIAL, ILicenseRegistry.LicenseReason.None);
+    }
+
+    function test_useLicense_revertsForANonHolder() public {
+        uint256 id = _issue(owner, alice, _terms(MODEL, INFERENCE, 0, false, 0));
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNotHolder.selector, id, mallory));
+        vm.prank(mallory);
+        licenses.useLicense(id);
+    }
+
+    function test_reinstate_anOwnerSuspensionIsLiftedByTheOwnerOnly() public {
+        uint256 parent = _issue(owner, mallory, _terms(MODEL, INFERENCE | REDISTRIBUTE, 0, false, 0));
+        uint256 child = _issue(mallory, bob, _terms(MODEL, INFERENCE, 0, false, parent));
+        vm.prank(owner);
+        licenses.suspendLicense(child, REASON);
+
+        vm.expectRevert(abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryNotAuthorized.selector, child, mallory));
+        vm.prank(mallory);
+        licenses.reinstateLicense(child);
+
+        vm.prank(owner);
+        licenses.reinstateLicense(child);
+        _expectReason(bob, INFERENCE, ILicenseRegistry.LicenseReason.None);
+        // The sublicensor's own suspension stays its own to lift.
+        vm.prank(mallory);
+        licenses.suspendLicense(child, REASON);
+        vm.prank(mallory);
+        licenses.reinstateLicense(child);
+        _expectReason(bob, INFERENCE, ILicenseRegistry.LicenseReason.None);
+    }
+
+    function test_sublicense_cannotBeTransferableUnderANonTransferableParent() public {
+        uint256 parent = _issue(owner, alice, _terms(MODEL, ALL_SCOPES, 0, false, 0));
+        ILicenseRegistry.LicenseTerms memory terms = _terms(MODEL, ALL_SCOPES, 0, true, parent);
+        vm.expectRevert(
+            abi.encodeWithSelector(ILicenseRegistry.LicenseRegistryTransferableExceedsParent.selector, parent)
+        );
+        vm.prank(alice);
+        licenses.issueLicense(alice, terms);
+    }
 }

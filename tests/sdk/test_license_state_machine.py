@@ -90,6 +90,7 @@ class Licence:
     parent_id: int = 0
     depth: int = 0
     state: LicenseState = LicenseState.ACTIVE
+    suspended_by_owner: bool = False
 
 
 @dataclass
@@ -140,7 +141,9 @@ class RegistryModel:
         reason = self.evaluate(license_id, scope, now)
         return LicenseCheck(reason == LicenseReason.NONE, reason, license_id)
 
-    def predict_issue(self, caller: str, scope: int, expiry: int, parent_id: int, now: int) -> Predicted:
+    def predict_issue(
+        self, caller: str, scope: int, expiry: int, parent_id: int, now: int, transferable: bool = False
+    ) -> Predicted:
         """The revert ``issueLicense`` must raise, in the contract's order of checks (None: success)."""
         if scope == 0 or scope & ~0xF:
             return errors.LicenseRegistryInvalidScope, {"scope": scope}
@@ -162,6 +165,8 @@ class RegistryModel:
             return errors.LicenseRegistryScopeExceedsParent, {"scope": scope, "parent_scope": parent.scope}
         if parent.expiry != 0 and (expiry == 0 or expiry > parent.expiry):
             return errors.LicenseRegistryExpiryExceedsParent, {"expiry": expiry, "parent_expiry": parent.expiry}
+        if transferable and not parent.transferable:
+            return errors.LicenseRegistryTransferableExceedsParent, {"parent_id": parent_id}
         if parent.depth >= MAX_DEPTH:
             return errors.LicenseRegistryTooDeep, {"depth": parent.depth}
         return None
@@ -174,12 +179,15 @@ class RegistryModel:
             return None
         return errors.LicenseRegistryNotAuthorized, {"license_id": license_id, "account": caller}
 
-    def receive(self, licence: Licence, to: str) -> None:
+    def receive(self, licence: Licence, to: str, now: int) -> None:
+        """An incoming licence is used only when the holder has none in use, or an invalid one."""
         previous = licence.holder
         if previous and self.held.get(previous) == licence.license_id:
             del self.held[previous]
         licence.holder = to
-        self.held[to] = licence.license_id
+        current = self.held.get(to, 0)
+        if current == 0 or self.evaluate(current, 0, now) != LicenseReason.NONE:
+            self.held[to] = licence.license_id
 
 
 scopes = st.integers(min_value=1, max_value=15)
@@ -261,7 +269,7 @@ class LicenseMachine(RuleBasedStateMachine):
     def issue_and_record(
         self, issuer: LocalAccount, to: LocalAccount, scope: int, expiry: int, transferable: bool, parent_id: int
     ) -> None:
-        predicted = self.model.predict_issue(issuer.address, scope, expiry, parent_id, self.now())
+        predicted = self.model.predict_issue(issuer.address, scope, expiry, parent_id, self.now(), transferable)
         terms = LicenseTerms(
             model=MODEL, scope=Scope(scope), expiry=expiry, transferable=transferable, parent_id=parent_id
         )
@@ -272,7 +280,7 @@ class LicenseMachine(RuleBasedStateMachine):
         depth = self.model.licences[parent_id].depth + 1 if parent_id else 0
         licence = Licence(license_id, "", scope, expiry, transferable, parent_id, depth)
         self.model.licences[license_id] = licence
-        self.model.receive(licence, to.address)
+        self.model.receive(licence, to.address, self.now())
 
     # -- rules ---------------------------------------------------------------------------------
 
@@ -373,7 +381,7 @@ class LicenseMachine(RuleBasedStateMachine):
         self.offers.append(record)
         licence = Licence(license_id, "", int(offer.scope), offer.expiry, offer.transferable)
         self.model.licences[license_id] = licence
-        self.model.receive(licence, redeemer.address)
+        self.model.receive(licence, redeemer.address, self.now())
 
     @precondition(lambda self: self.model.licences)
     @rule(data=st.data())
@@ -417,9 +425,17 @@ class LicenseMachine(RuleBasedStateMachine):
                         "state": int(licence.state),
                     },
                 )
+        by_owner = caller.address == self.model.owner
+        if predicted is None and action == "reinstate" and licence.suspended_by_owner and not by_owner:
+            # A suspension by the model owner is lifted by the model owner only.
+            predicted = (
+                errors.LicenseRegistryNotAuthorized,
+                {"license_id": licence.license_id, "account": caller.address},
+            )
         wrapper = getattr(self.client.licenses, action)
         if self.expect(predicted, lambda: wrapper(caller, licence.license_id))[0]:
             licence.state = new
+            licence.suspended_by_owner = action == "suspend" and by_owner
 
     @precondition(lambda self: self.model.licences)
     @rule(data=st.data())
@@ -448,7 +464,7 @@ class LicenseMachine(RuleBasedStateMachine):
         elif licence.state == LicenseState.REVOKED:
             predicted = errors.LicenseRegistryLicenseRevoked, {"license_id": licence.license_id}
         if self.expect(predicted, lambda: self.client.licenses.transfer(holder, licence.license_id, to.address))[0]:
-            self.model.receive(licence, to.address)
+            self.model.receive(licence, to.address, self.now())
 
     @rule(slots=st.sampled_from([1, 2, 5]))
     def time_travel(self, slots: int) -> None:

@@ -117,6 +117,10 @@ interface ILicenseRegistry {
     error LicenseRegistryNothingToWithdraw(address account);
     /// @dev Sending proceeds to the account failed.
     error LicenseRegistryWithdrawFailed(address account, uint256 amount);
+    /// @dev A sublicence cannot be transferable when its parent is not.
+    error LicenseRegistryTransferableExceedsParent(uint256 parentId);
+    /// @dev `account` does not hold this licence.
+    error LicenseRegistryNotHolder(uint256 licenseId, address account);
     /// @dev The registry was deployed against a model registry that does not point back to it.
     error LicenseRegistryMisconfigured(address modelRegistry);
 
@@ -149,6 +153,9 @@ interface ILicenseRegistry {
     event LicenseReinstated(uint256 indexed licenseId, address by);
     /// @dev The licence was revoked, finally; its sublicences are invalid from now on.
     event LicenseRevoked(uint256 indexed licenseId, address by, bytes32 reasonHash);
+    /// @dev The licence `holder` uses for its model changed: `inUse` true when {checkLicense} now considers
+    /// `licenseId` for `holder`, false when it stopped (the licence left the holder).
+    event LicenseInUse(address indexed holder, uint256 indexed licenseId, bool inUse);
     /// @dev Offer proceeds were paid out.
     event ProceedsWithdrawn(address indexed account, uint256 amount);
 
@@ -180,12 +187,16 @@ interface ILicenseRegistry {
     /// @notice Revoke the licence. Final; its sublicences become invalid.
     function revokeLicense(uint256 licenseId, bytes32 reasonHash) external;
 
+    /// @notice Choose which of the caller's licences {checkLicense} considers for that licence's model.
+    function useLicense(uint256 licenseId) external;
+
     /// @notice Withdraw the caller's offer proceeds.
     function withdrawProceeds() external;
 
     /// @notice Whether `account` may use `model` for every bit of `scope`, why not, and the licence used.
     /// @dev The model's owner holds every right (licence id 0). Otherwise the licence considered is the one
-    /// most recently issued to or received by `account` for `model`.
+    /// `account` uses for `model`: the first it received, replaced by a later one only when it is no longer
+    /// valid, or the one it chose with {useLicense}.
     function checkLicense(bytes32 model, address account, uint8 scope)
         external
         view
