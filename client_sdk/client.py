@@ -517,4 +517,12 @@ def connect(
             "pass the manifest for this chain"
         )
     deployment.check_abis()
-    return ProvenetClient(rpc_url, deployment, timeout=timeout)
+    client = ProvenetClient(rpc_url, deployment, timeout=timeout)
+    codes = client.rpc.batch([("eth_getCode", [address, "latest"]) for address in deployment.contracts.values()])
+    missing = [name for name, code in zip(deployment.contracts, codes, strict=True) if code in (None, "0x", "0x0")]
+    if missing:
+        raise DeploymentMismatch(
+            f"no contract at the manifest's address for {', '.join(missing)} on {rpc_url} (chain {chain_id}): the "
+            "manifest is from another chain with the same id (a restarted devnet?); redeploy or pass the right one"
+        )
+    return client

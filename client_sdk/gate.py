@@ -48,7 +48,7 @@ from client_sdk.errors import (
     ScopeNotGranted,
     WeightsHashMismatch,
 )
-from client_sdk.hashing import weights_hash
+from client_sdk.hashing import model_files, weights_hash
 from client_sdk.types import LicenseCheck, LicenseReason, Scope
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class GateDecision:
 
 
 def _file_identity(path: Path) -> list[tuple[int, int, int, int]]:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = [path] if path.is_file() else [full for _, full in model_files(path)]
     out = []
     for file in files:
         st = file.stat()
@@ -169,7 +169,10 @@ def _load_tensors(path: Path, device: str) -> dict[str, torch.Tensor]:
     if path.is_file():
         return load_file(path, device=device)
     tensors: dict[str, torch.Tensor] = {}
-    for shard in sorted(path.rglob("*.safetensors")):
+    # Exactly the shards the manifest hashed: a file the hash did not cover is never loaded.
+    for relative, shard in model_files(path):
+        if not relative.endswith(".safetensors"):
+            continue
         for name, tensor in load_file(shard, device=device).items():
             if name in tensors:
                 raise ProvenetError(f"tensor {name!r} appears in more than one shard of {path}")

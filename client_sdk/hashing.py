@@ -55,6 +55,7 @@ from pathlib import Path, PurePosixPath
 from client_sdk.errors import HashingError, ProvenetFileNotFoundError, ProvenetValueError
 
 __all__ = [
+    "model_files",
     "ManifestEntry",
     "ModelManifest",
     "ProgressCallback",
@@ -166,7 +167,8 @@ def _hash_one(
     return digest.digest()
 
 
-def _model_files(root: Path) -> list[tuple[str, Path]]:
+def model_files(root: Path) -> list[tuple[str, Path]]:
+    """The files a directory's manifest covers, as (relative POSIX path, path): hidden names are skipped."""
     files: list[tuple[str, Path]] = []
     for directory, subdirectories, names in os.walk(root, followlinks=False):
         subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
@@ -233,7 +235,7 @@ def model_manifest(
         if not source.is_dir():
             files = _relative_to_root([source], Path(root) if root is not None else None)
         else:
-            files = _model_files(source)
+            files = model_files(source)
             if not files:
                 raise ProvenetValueError(f"model directory {source} contains no files to hash")
     else:

@@ -74,7 +74,14 @@ _PANIC_CODES = {
 }
 # Answers to a re-broadcast that mean "this exact transaction is already in the pool or chain".
 _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "already in the pool")
-_NONCE_TOO_LOW = ("nonce too low", "nonce is too low", "oldnonce", "the tx doesn't have the correct nonce")
+# Our transaction was refused because its nonce is taken (by it, if it was mined, or by another one).
+_NONCE_TOO_LOW = (
+    "nonce too low",
+    "nonce is too low",
+    "oldnonce",
+    "the tx doesn't have the correct nonce",
+    "replacement transaction underpriced",
+)
 
 
 class CallReverted(ProvenetError):
@@ -402,7 +409,8 @@ class TransactionSender:
                 if any(marker in message for marker in _ALREADY_KNOWN):
                     return True
                 if any(marker in message for marker in _NONCE_TOO_LOW):
-                    return self._known(tx_hash)
+                    # Mined already (ours) or taken by another: only a definite "not found" allows re-signing.
+                    return self._known_or_unavailable(tx_hash)
                 raise JsonRpcError("eth_sendRawTransaction", _code(error), str(error.message)) from error
             except Exception as error:
                 if not _is_transient(error):
@@ -411,7 +419,25 @@ class TransactionSender:
                 log.info("broadcast of %s failed transiently (%s); retrying", tx_hash.to_0x_hex(), error)
         if self._known(tx_hash, quiet=True):
             return True
-        raise ChainUnavailable(self.endpoint, f"broadcast failed {self.retries + 1} times: {last_error}")
+        raise ChainUnavailable(
+            self.endpoint,
+            f"broadcast failed {self.retries + 1} times: {last_error}; transaction {tx_hash.to_0x_hex()} may still"
+            " have reached the node: look it up by hash before sending the same call again",
+        )
+
+    def _known_or_unavailable(self, tx_hash: HexBytes) -> bool:
+        """Whether the node knows the transaction; ``ChainUnavailable`` when it cannot say."""
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+            return True
+        except TransactionNotFound:
+            return False
+        except Exception as error:
+            if _is_transient(error):
+                raise ChainUnavailable(
+                    self.endpoint, f"cannot tell whether {tx_hash.to_0x_hex()} was sent ({error}); not sending again"
+                ) from error
+            raise
 
     def _known(self, tx_hash: HexBytes, quiet: bool = False) -> bool:
         try:

@@ -272,3 +272,17 @@ def test_writes_after_a_chain_reset_do_not_hang() -> None:
         assert license_id == 1
     finally:
         devnet.stop()
+
+
+def test_connect_refuses_a_manifest_whose_contracts_are_not_on_the_chain(anvil, tmp_path):
+    """Same chain id, but a chain where nothing was deployed (a restarted devnet): a typed error, not garbage."""
+    from client_sdk.abi import CONTRACT_NAMES
+    from client_sdk.deploy import Deployment, DeploymentMismatch
+    from client_sdk.devnet import start_anvil
+
+    manifest = tmp_path / "31337.json"
+    Deployment(
+        chain_id=anvil.chain_id, contracts={name: "0x" + f"{i + 1:040x}" for i, name in enumerate(CONTRACT_NAMES)}
+    ).save(manifest)
+    with start_anvil() as empty, pytest.raises(DeploymentMismatch, match="no contract at the manifest's address"):
+        connect(empty.rpc_url, manifest)

@@ -205,3 +205,17 @@ def test_registered_but_malformed_file_is_a_clear_error(world, dev_keys, tmp_pat
     world["client"].models.register(world["owner"], weights_hash(junk), metadata_uri="test://junk")
     with pytest.raises(MalformedWeights, match="not a valid safetensors file"):
         load_licensed(None, junk, world["owner"].address, "inference", client=world["client"])
+
+
+def test_files_the_manifest_does_not_cover_are_never_loaded(world, dev_keys, tmp_path):
+    """Hidden files are outside a directory's weights hash, so the gate must not load them either."""
+    import shutil
+
+    shards = tmp_path / "sharded"
+    shutil.copytree(world["shards"], shards)
+    (shards / ".cache").mkdir()
+    save_file({"evil": torch.ones(1)}, str(shards / ".cache" / "extra.safetensors"))
+    save_file({"evil2": torch.ones(1)}, str(shards / ".hidden.safetensors"))
+    assert weights_hash(shards) == world["sharded"]
+    loaded = load_licensed(world["sharded"], shards, world["owner"].address, "inference", client=world["client"])
+    assert set(loaded) == {"a", "c"}
