@@ -458,6 +458,13 @@ class ChainProvenanceHook(ProvenanceHook):
             )
         )
 
+    def on_round_not_aggregated(self, server_round: int, reason: str) -> None:
+        """The chain's log cannot skip a round number: a round without a new global model stops the run."""
+        raise QuorumNotMet(
+            f"round {server_round} produced no new global model ({reason}); federation {self.federation_id}'s log "
+            "cannot skip a round, so the run stops"
+        )
+
     def on_run_finished(self) -> None:
         """Wait (bounded) for the outbox to drain, then stop its sender; say what is still pending."""
         self.drained = self.outbox.wait_drained(self.drain_timeout)

@@ -36,10 +36,12 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from client_sdk.client import ProvenetClient
+from client_sdk.contract_errors import FederationLogInvalidSignature, FederationLogNotMember
 from client_sdk.errors import ChainUnavailable, ProvenetError, TransactionTimeout
 from client_sdk.types import Attestation
 
@@ -141,7 +143,10 @@ class RoundOutbox:
         self.federation_id = federation_id
         self.retry_interval = retry_interval
         self.max_retry_interval = max_retry_interval
+        # Two locks: `_lock` guards the SQLite connection for single statements only, so enqueueing (from
+        # training) never waits on the chain; `_send_lock` makes sending one thread's job at a time.
         self._lock = threading.RLock()
+        self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -190,11 +195,12 @@ class RoundOutbox:
     # -- sending -------------------------------------------------------------------------------
 
     def _pending(self) -> list[PendingRound]:
-        rows = self._db.execute(
-            "SELECT round, previous_global_hash, new_global_hash, metrics_hash, attestations FROM rounds"
-            " WHERE federation_id=? AND state='pending' ORDER BY round",
-            (self.federation_id,),
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT round, previous_global_hash, new_global_hash, metrics_hash, attestations FROM rounds"
+                " WHERE federation_id=? AND state='pending' ORDER BY round",
+                (self.federation_id,),
+            ).fetchall()
         return [
             PendingRound(
                 federation_id=self.federation_id,
@@ -208,19 +214,21 @@ class RoundOutbox:
         ]
 
     def _mark_recorded(self, round_: int, tx_hash: str | None, block: int | None) -> None:
-        self._db.execute(
-            "UPDATE rounds SET state='recorded', tx_hash=?, block_number=?, recorded_at=?, last_error=NULL"
-            " WHERE federation_id=? AND round=?",
-            (tx_hash, block, time.time(), self.federation_id, round_),
-        )
+        with self._lock:
+            self._db.execute(
+                "UPDATE rounds SET state='recorded', tx_hash=?, block_number=?, recorded_at=?, last_error=NULL"
+                " WHERE federation_id=? AND round=?",
+                (tx_hash, block, time.time(), self.federation_id, round_),
+            )
 
     def _reconcile(self, head: int) -> None:
         """Rounds the outbox believes recorded but the chain does not have go back to pending."""
-        lost = self._db.execute(
-            "UPDATE rounds SET state='pending', tx_hash=NULL, block_number=NULL WHERE federation_id=?"
-            " AND state='recorded' AND round>?",
-            (self.federation_id, head),
-        ).rowcount
+        with self._lock:
+            lost = self._db.execute(
+                "UPDATE rounds SET state='pending', tx_hash=NULL, block_number=NULL WHERE federation_id=?"
+                " AND state='recorded' AND round>?",
+                (self.federation_id, head),
+            ).rowcount
         if lost:
             log.warning("chain head is round %d: %d recorded round(s) are no longer on chain; resending", head, lost)
 
@@ -239,9 +247,10 @@ class RoundOutbox:
     def drain(self) -> int:
         """Send every pending round in order; returns how many are still pending.
 
-        Raises ``ChainUnavailable`` when the chain does not answer (the rounds stay pending).
+        Raises ``ChainUnavailable`` when the chain does not answer (the rounds stay pending). The database
+        lock is never held across a chain call, so :meth:`enqueue` returns at once while this waits.
         """
-        with self._lock:
+        with self._send_lock:
             head = self.client.federations.get(self.federation_id).last_round
             self._reconcile(head)
             for pending in self._pending():
@@ -254,22 +263,60 @@ class RoundOutbox:
                         f"round {pending.round} cannot be recorded: the chain is at round {head} and round "
                         f"{head + 1} is not in this outbox"
                     )
-                self._db.execute(
-                    "UPDATE rounds SET attempts=attempts+1 WHERE federation_id=? AND round=?",
-                    (self.federation_id, pending.round),
-                )
-                receipt = self.client.federations.record_round(
+                with self._lock:
+                    self._db.execute(
+                        "UPDATE rounds SET attempts=attempts+1 WHERE federation_id=? AND round=?",
+                        (self.federation_id, pending.round),
+                    )
+                receipt = self._record(pending)
+                self._mark_recorded(pending.round, _hex(bytes(receipt["transactionHash"])), int(receipt["blockNumber"]))
+                log.info("round %d recorded on chain in block %d", pending.round, receipt["blockNumber"])
+            return len(self._pending())
+
+    def _record(self, pending: PendingRound) -> Any:
+        """``recordRound``; an attestation whose signer stopped being a member since it was verified (it left,
+        or was removed, before the round reached the chain) is dropped, and the round sent with the others
+        if they still make the quorum: one departure must not block the log forever."""
+        attestations = list(pending.attestations)
+        while True:
+            try:
+                return self.client.federations.record_round(
                     self.coordinator,
                     self.federation_id,
                     pending.round,
                     pending.previous_global_hash,
                     pending.new_global_hash,
                     pending.metrics_hash,
-                    pending.attestations,
+                    attestations,
                 )
-                self._mark_recorded(pending.round, _hex(bytes(receipt["transactionHash"])), int(receipt["blockNumber"]))
-                log.info("round %d recorded on chain in block %d", pending.round, receipt["blockNumber"])
-            return len(self._pending())
+            except (FederationLogNotMember, FederationLogInvalidSignature) as error:
+                signer = error.args_by_name.get("account") or error.args_by_name.get("signer")
+                remaining = [a for a in attestations if a.signer != signer]
+                required = self.client.federations.get(self.federation_id).min_signers
+                if signer is None or len(remaining) == len(attestations) or len(remaining) < required:
+                    raise OutboxConflict(
+                        f"round {pending.round} cannot be recorded: {error}; {len(remaining)} attestation(s) remain"
+                        f" but federation {self.federation_id} needs {required}. The round stays in the outbox:"
+                        " restore the member or lower the minimum (`setMinSigners`), then `provenet federation send`"
+                    ) from error
+                log.warning(
+                    "round %d: dropping the attestation of %s (%s); recording with %d attestation(s)",
+                    pending.round,
+                    signer,
+                    type(error).__name__,
+                    len(remaining),
+                )
+                attestations = remaining
+                with self._lock:
+                    self._db.execute(
+                        "UPDATE rounds SET attestations=?, last_error=? WHERE federation_id=? AND round=?",
+                        (
+                            json.dumps([a.to_json() for a in attestations], sort_keys=True),
+                            f"dropped the attestation of {signer}: {type(error).__name__}",
+                            self.federation_id,
+                            pending.round,
+                        ),
+                    )
 
     def _run(self) -> None:
         delay = self.retry_interval
@@ -316,7 +363,8 @@ class RoundOutbox:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._thread = None
+            if not self._thread.is_alive():
+                self._thread = None
 
     def wait_drained(self, timeout: float) -> bool:
         """Wait until nothing is pending (the sender must be running). Whether it drained in time."""
@@ -329,8 +377,13 @@ class RoundOutbox:
         return not self.rows(state="pending")
 
     def close(self) -> None:
+        """Stop the sender and close the database (left open if the sender did not stop in time)."""
         self.stop()
-        self._db.close()
+        if self._thread is None:
+            with self._lock:
+                self._db.close()
+        else:
+            log.warning("the outbox sender is still waiting on the chain; its database stays open")
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -121,6 +121,14 @@ class ProvenanceHook(ABC):
         """
         return None
 
+    def on_round_not_aggregated(self, server_round: int, reason: str) -> None:
+        """Be told that a round produced no new global model (no acceptable reply, or no aggregate).
+
+        Optional: the default ignores it (Flower trains on from the unchanged model). A hook that logs rounds
+        in a sequence that cannot skip a number, like the on-chain log, raises here to stop the run.
+        """
+        return None
+
     def on_run_finished(self) -> None:
         """Be told that the run is over, normally or not (a chain outbox drains and stops here).
 
@@ -198,10 +206,12 @@ class ProvenanceStrategy(DelegatingStrategy):
             )
         if not accepted_messages:
             log(WARNING, "provenance: round %s has no acceptable reply; the global model is unchanged.", server_round)
+            self.hook.on_round_not_aggregated(server_round, "no acceptable reply")
             return None, None
         arrays, metrics = self.strategy.aggregate_train(server_round, accepted_messages)
         if arrays is None:
             log(WARNING, "provenance: round %s produced no aggregate; nothing is reported.", server_round)
+            self.hook.on_round_not_aggregated(server_round, "the strategy produced no aggregate")
             return None, metrics
         new_global_hash = arrays.object_id
         log(

@@ -142,3 +142,47 @@ def test_rounds_lost_by_the_chain_are_resent(chain, tmp_path):
     assert outbox.drain() == 0
     assert _chain_rounds(client, federation_id) == [1, 2, 3]
     outbox.close()
+
+
+def test_a_member_who_left_after_attesting_does_not_block_the_log(chain, tmp_path):
+    client, coordinator, members, federation_id, _holder, _restart = chain
+    rounds = _rounds(client, federation_id, members, 2)
+    outbox = RoundOutbox(tmp_path / "outbox.sqlite", client, coordinator, federation_id)
+    for pending in rounds:
+        outbox.enqueue(pending)
+    client.federations.leave(members[0], federation_id)  # after its update was verified and aggregated
+    assert outbox.drain() == 0
+    records = client.federations.round_records(federation_id)
+    assert [len(r["attestations"]) for r in records] == [2, 2]
+    assert members[0].address not in {a.signer for r in records for a in r["attestations"]}
+    client.federations.leave(members[1], federation_id)  # now only one member could attest: below the minimum
+    outbox.enqueue(_rounds(client, federation_id, members, 3)[2])
+    with pytest.raises(OutboxConflict, match="needs 2"):
+        outbox.drain()
+    assert [row.state for row in outbox.rows()] == ["recorded", "recorded", "pending"]
+    outbox.close()
+
+
+def test_enqueue_does_not_wait_for_a_chain_that_hangs(chain, tmp_path):
+    import os
+    import signal
+    import time
+
+    client, coordinator, members, federation_id, holder, _restart = chain
+    rounds = _rounds(client, federation_id, members, 3)
+    outbox = RoundOutbox(tmp_path / "outbox.sqlite", client, coordinator, federation_id, retry_interval=0.2)
+    outbox.start()
+    outbox.enqueue(rounds[0])
+    assert outbox.wait_drained(timeout=30)
+    os.kill(holder["devnet"].pid, signal.SIGSTOP)  # the chain stops answering (no error, just silence)
+    try:
+        outbox.enqueue(rounds[1])
+        time.sleep(0.5)  # the sender is now stuck in a chain call
+        started = time.monotonic()
+        outbox.enqueue(rounds[2])
+        assert time.monotonic() - started < 0.5, "training waited on the chain"
+    finally:
+        os.kill(holder["devnet"].pid, signal.SIGCONT)
+    assert outbox.wait_drained(timeout=60)
+    outbox.close()
+    assert _chain_rounds(client, federation_id) == [1, 2, 3]
