@@ -59,7 +59,7 @@ contract LicenseRegistry is ERC721, EIP712, ILicenseRegistry {
 
     /// @dev Licence records by id.
     mapping(uint256 licenseId => StoredLicense) private _licenses;
-    /// @dev The licence each holder uses for each model: the one most recently issued to or received by it.
+    /// @dev The licence each holder uses for each model ("in use"); see {checkLicense} and {useLicense}.
     mapping(uint32 modelIndex => mapping(address holder => uint256 licenseId)) private _held;
     /// @dev Offer nonces redeemed or cancelled, per signer (unordered, so offers are independent).
     mapping(address signer => mapping(uint256 nonce => bool used)) private _usedNonces;
