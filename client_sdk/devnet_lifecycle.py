@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from client_sdk.accounts import AccountInfo, create_account, list_accounts
-from client_sdk.deploy import Deployment, deploy_contracts
+from client_sdk.client import connect
+from client_sdk.deploy import Deployment, DeploymentMismatch, deploy_contracts
 from client_sdk.devnet import (
     REPO_ROOT,
     DevnetStatus,
@@ -67,12 +68,6 @@ def demo_password() -> str:
 
 def _state_location(engine: str, root: Path) -> Path:
     return root / "state" / ("anvil-state.json" if engine == "anvil" else "ganache-db")
-
-
-def _contracts_live(rpc_url: str, deployment: Deployment) -> bool:
-    rpc = RawRpc(rpc_url)
-    codes = rpc.batch([("eth_getCode", [address, "latest"]) for address in deployment.contracts.values()])
-    return all(code not in (None, "0x", "0x0") for code in codes)
 
 
 def ensure_demo_accounts(rpc_url: str, keystore_directory: Path, chain_id: int) -> list[AccountInfo]:
@@ -127,9 +122,11 @@ def devnet_up(
     deployed_now = False
     deployment: Deployment | None = None
     if manifest_path.exists():
-        candidate = Deployment.load(manifest_path)
-        if candidate.chain_id == status.chain_id and _contracts_live(status.rpc_url, candidate):
-            deployment = candidate
+        # The manifest is reused only if connect accepts it: same chain, same ABIs, contracts present.
+        try:
+            deployment = connect(status.rpc_url, manifest_path).deployment
+        except DeploymentMismatch:
+            deployment = None
     if deployment is None:
         deployment = deploy_contracts(make_web3(status.rpc_url), dev_accounts(1)[0])
         deployment.save(manifest_path)

@@ -38,19 +38,14 @@ verify_app = typer.Typer(help="Recompute a released model's provenance from the 
 
 console = Console()
 
-RpcUrl = Annotated[
-    str | None,
-    typer.Option("--rpc-url", envvar="PROVENET_RPC_URL", help="JSON-RPC endpoint (default: the devnet's)."),
-]
-DeploymentOpt = Annotated[
-    Path | None,
-    typer.Option("--deployment", envvar="PROVENET_DEPLOYMENT", help="Deployment manifest (default: the devnet's)."),
-]
-KeystoreDir = Annotated[
-    Path | None, typer.Option("--keystore-dir", envvar="PROVENET_KEYSTORE_DIR", help="Keystore directory.")
-]
-PasswordEnv = Annotated[str, typer.Option("--password-env", help="Environment variable holding keystore passwords.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+# The same options as the core CLI's commands, with the same defaults (the running devnet).
+RpcUrl, DeploymentOpt, KeystoreDir, PasswordEnv, JsonOpt = (
+    core.RpcUrl,
+    core.DeploymentOpt,
+    core.KeystoreDir,
+    core.PasswordEnv,
+    core.JsonOpt,
+)
 
 
 class FederationCommandError(ProvenetError):
